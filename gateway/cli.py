@@ -1,0 +1,198 @@
+"""The ``gateway`` command: serve, simulate, route, policy validate, train, eval."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from gateway.settings import DEFAULT_POLICY, Settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.config import PolicyError, load_policy
+    from gateway.runtime import compile_policy
+
+    try:  # fail fast, with the policy's own words, before any worker starts
+        compile_policy(load_policy(args.policy))
+    except PolicyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    env = {
+        "GATEWAY_POLICY_PATH": str(Path(args.policy).resolve()),
+        "GATEWAY_HOST": args.host,
+        "GATEWAY_PORT": str(args.port),
+        "GATEWAY_WORKERS": str(args.workers),
+    }
+    if args.decision_log:
+        env["GATEWAY_DECISION_LOG"] = args.decision_log
+    if args.no_classifier:
+        env["GATEWAY_CLASSIFIER_ENABLED"] = "false"
+    os.environ.update(env)
+    settings = Settings.from_env()
+    with _simulator(args) if args.with_simulator else contextlib.nullcontext():
+        uvicorn.run(
+            "gateway.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=settings.access_log,
+            timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+            log_level=args.log_level,
+        )
+    return 0
+
+
+@contextlib.contextmanager
+def _simulator(args: argparse.Namespace) -> Iterator[None]:
+    """Start the upstream simulator next to the gateway (the out-of-the-box setup)."""
+    import httpx
+
+    port = args.simulator_port
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.simulator", "--host", "127.0.0.1", "--port", str(port)],
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).status_code == 200:
+                    break
+            if process.poll() is not None:
+                raise SystemExit(f"error: the simulator exited with code {process.returncode}")
+            time.sleep(0.1)
+        print(f"simulator answering on http://127.0.0.1:{port}/v1", file=sys.stderr)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from gateway.simulator import main as simulator_main
+
+    return simulator_main(args.simulator_args)
+
+
+def _route(args: argparse.Namespace) -> int:
+    from gateway.config import PolicyError, load_policy
+    from gateway.errors import GatewayError
+    from gateway.route_cli import decide_once
+
+    try:
+        policy = load_policy(args.policy)
+        result = asyncio.run(decide_once(policy, args.query, use_classifier=not args.no_classifier))
+    except PolicyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except GatewayError as exc:
+        print(json.dumps(exc.body(), indent=2))
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from gateway.config import PolicyError, load_policy
+    from gateway.route_cli import check_policy
+
+    status = 0
+    for path in args.files:
+        try:
+            policy = load_policy(path)
+            warnings = check_policy(policy)
+        except PolicyError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        for warning in warnings:
+            print(f"warning: {path}: {warning}", file=sys.stderr)
+        print(
+            f"ok: {path}: policy {policy.name!r} version {policy.version}: "
+            f"{len(policy.backends)} backends, {len(policy.routes)} routes"
+        )
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description="OpenAI-compatible LLM routing gateway")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--policy", default=str(DEFAULT_POLICY), help="policy YAML (default: %(default)s)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--decision-log", help="off | stdout | a file path (default: off)")
+    serve.add_argument("--no-classifier", action="store_true", help="route by rules only")
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    serve.add_argument(
+        "--with-simulator",
+        action="store_true",
+        help="also start the upstream simulator the default policy uses",
+    )
+    serve.add_argument("--simulator-port", type=int, default=9100)
+    serve.set_defaults(func=_serve)
+
+    simulate = sub.add_parser(
+        "simulate", help="run the local OpenAI-compatible upstream simulator", add_help=False
+    )
+    simulate.add_argument("simulator_args", nargs=argparse.REMAINDER)
+    simulate.set_defaults(func=_simulate)
+
+    route = sub.add_parser("route", help="print the routing decision for a query (nothing is forwarded)")
+    route.add_argument("query")
+    route.add_argument("--policy", default=str(DEFAULT_POLICY))
+    route.add_argument("--no-classifier", action="store_true")
+    route.set_defaults(func=_route)
+
+    policy = sub.add_parser("policy", help="policy tools")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    validate = policy_sub.add_parser("validate", help="check policy files")
+    validate.add_argument("files", nargs="+")
+    validate.set_defaults(func=_validate)
+
+    _add_classifier_commands(sub)
+    return parser
+
+
+def _add_classifier_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from classifiers import cli as classifier_cli
+
+    for name in ("add_train_parser", "add_eval_parser"):
+        add = getattr(classifier_cli, name, None)
+        if add is not None:
+            add(sub)
+    with contextlib.suppress(ImportError):
+        from classifiers import outcomes
+
+        add_outcomes = getattr(outcomes, "add_train_outcomes_parser", None)
+        if add_outcomes is not None:
+            add_outcomes(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

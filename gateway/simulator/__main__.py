@@ -1,0 +1,5 @@
+import sys
+
+from gateway.simulator import main
+
+sys.exit(main())

@@ -13,6 +13,7 @@ from gateway.errors import GatewayError, NotReady
 from gateway.parse import decode_json, parse_request, request_id
 from gateway.proxy import Proxy, read_body
 from gateway.state import GatewayState
+from gateway.types import Endpoint
 
 router = APIRouter()
 
@@ -138,7 +139,7 @@ async def route(request: Request) -> Response:
             raise NotReady("the gateway is still loading")
         raw = await read_body(request, state.settings.max_body_bytes)
         body = decode_json(raw)
-        endpoint = "completions" if "prompt" in body and "messages" not in body else "chat"
+        endpoint: Endpoint = "completions" if "prompt" in body and "messages" not in body else "chat"
         chat = parse_request(
             raw,
             endpoint,

@@ -22,23 +22,26 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.config import PolicyError, load_policy
     from gateway.runtime import compile_policy
 
+    # Flags win over GATEWAY_* environment variables, which win over defaults.
+    flags = {
+        "GATEWAY_POLICY_PATH": str(Path(args.policy).resolve()) if args.policy else None,
+        "GATEWAY_HOST": args.host,
+        "GATEWAY_PORT": None if args.port is None else str(args.port),
+        "GATEWAY_WORKERS": None if args.workers is None else str(args.workers),
+        "GATEWAY_DECISION_LOG": args.decision_log,
+        "GATEWAY_CLASSIFIER_ENABLED": "false" if args.no_classifier else None,
+    }
+    os.environ.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"error: bad setting: {exc}", file=sys.stderr)
+        return 2
     try:  # fail fast, with the policy's own words, before any worker starts
-        compile_policy(load_policy(args.policy))
+        compile_policy(load_policy(settings.policy_path))
     except PolicyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    env = {
-        "GATEWAY_POLICY_PATH": str(Path(args.policy).resolve()),
-        "GATEWAY_HOST": args.host,
-        "GATEWAY_PORT": str(args.port),
-        "GATEWAY_WORKERS": str(args.workers),
-    }
-    if args.decision_log:
-        env["GATEWAY_DECISION_LOG"] = args.decision_log
-    if args.no_classifier:
-        env["GATEWAY_CLASSIFIER_ENABLED"] = "false"
-    os.environ.update(env)
-    settings = Settings.from_env()
     with _simulator(args) if args.with_simulator else contextlib.nullcontext():
         uvicorn.run(
             "gateway.app:app_from_env",
@@ -134,10 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the gateway")
-    serve.add_argument("--policy", default=str(DEFAULT_POLICY), help="policy YAML (default: %(default)s)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--policy", help=f"policy YAML (env GATEWAY_POLICY_PATH; default {DEFAULT_POLICY})")
+    serve.add_argument("--host", help="address to listen on (env GATEWAY_HOST; default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (env GATEWAY_PORT; default 8080)")
+    serve.add_argument("--workers", type=int, help="worker processes (env GATEWAY_WORKERS; default 1)")
     serve.add_argument("--decision-log", help="off | stdout | a file path (default: off)")
     serve.add_argument("--no-classifier", action="store_true", help="route by rules only")
     serve.add_argument(

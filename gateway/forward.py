@@ -129,7 +129,8 @@ class Forwarder:
             try:
                 committed = await self._try(backend, request, attempts, started)
             except _Retryable as failure:
-                self.health.record(name, ok=False)
+                if failure.cause != "status_429":  # rate limited is not unwell: no breaker verdict
+                    self.health.record(name, ok=False)
                 attempts.append(Attempt(name, failure.cause, failure.status))
                 retry_after = failure.retry_after or retry_after
                 continue
@@ -236,8 +237,8 @@ async def _drain_and_close(response: httpx.Response) -> None:
                 received += len(chunk)
                 if received > _MAX_ERROR_BODY:
                     break
-    except (*UPSTREAM_ERRORS, TimeoutError):
-        pass
+    except (httpx.HTTPError, aiohttp.ClientError, TimeoutError):
+        pass  # the error status is what matters; its body is best-effort
     finally:
         with anyio.CancelScope(shield=True):
             await response.aclose()

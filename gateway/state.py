@@ -11,11 +11,13 @@ from gateway.backends.openai import OpenAIBackend
 from gateway.classify import RouteClassifier
 from gateway.config import Policy
 from gateway.forward import BackendHealth, Forwarder
+from gateway.health import CircuitBreakers, CircuitState
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline import Pipeline
 from gateway.record import Recorder
 from gateway.runtime import Runtime, compile_policy
 from gateway.settings import Settings
+from gateway.shutdown import Drain
 from gateway.tokens import TokenCounter
 
 
@@ -42,6 +44,7 @@ class GatewayState:
     previous: Policy | None = None
     default_model: str = "auto"
     load_error: str | None = field(default=None)
+    drain: Drain = field(default_factory=Drain)
 
     def activate(self, policy: Policy) -> Active:
         runtime = compile_policy(policy)
@@ -54,6 +57,11 @@ class GatewayState:
             settings.text if settings is not None else None,
         )
         backends = {name: OpenAIBackend(target) for name, target in runtime.backends.items()}
+        breaker_settings = policy.forwarding.circuit_breaker
+        if self.health is None:
+            self.health = CircuitBreakers(breaker_settings, backends, on_change=self._circuit_changed)
+        elif isinstance(self.health, CircuitBreakers):  # a reload keeps the state of kept backends
+            self.health.reconfigure(breaker_settings, backends)
         forwarder = Forwarder(self.client, backends, self.health, max_attempts=runtime.max_attempts)
         active = Active(runtime, pipeline, forwarder)
         if self.active is not None:
@@ -64,3 +72,11 @@ class GatewayState:
             self.metrics.policy_info.clear()
             self.metrics.policy_info.labels(policy.name, runtime.version).set(1)
         return active
+
+    def _circuit_changed(self, backend: str, state: CircuitState | None) -> None:
+        if self.metrics is None:
+            return
+        if state is None:
+            self.metrics.circuit_state.remove(backend)
+        else:
+            self.metrics.circuit_state.labels(backend).set(int(state))

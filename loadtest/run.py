@@ -141,16 +141,20 @@ def http_post_json(
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float, log: Path) -> None:
     deadline = time.monotonic() + timeout_s
+    last = "no answer"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RunError(f"{url}: the process exited with code {proc.returncode}; see {log}")
         try:
-            if http_get(url)[0] == 200:
+            status, body = http_get(url)
+        except OSError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        else:
+            if status == 200:
                 return
-        except OSError:
-            pass
+            last = f"{status} {body[:300]!r}"
         time.sleep(0.2)
-    raise RunError(f"{url} did not answer 200 within {timeout_s:.0f} s; see {log}")
+    raise RunError(f"{url} did not answer 200 within {timeout_s:.0f} s (last: {last}); see {log}")
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:

@@ -8,13 +8,19 @@ similarity-weighted kNN on MiniLM embeddings. Cost of a call = input tokens (cl1
 the prompt) x input price + an assumed 500 output tokens x output price, with the prices in
 ``prices_arena_bench_v1.json``; the router ranks models by their mean cost per call on this set.
 Missing judge scores (-1, 39 of 4,500) are left out of training and, when a router picks such a
-cell, scored as that model's mean score. Writes ``benchmarks/out/routing/arena/``.
+cell, scored as that model's mean score. Two candidate sets: all 15 models, and only the models
+on the cost/quality frontier of the single models (the ones a random mix would use; picked from the
+models' mean scores on this set, as an operator would from a public leaderboard). Each router is
+also compared with a random mix of single models at the same mean cost.
+Writes ``benchmarks/out/routing/arena/{all,frontier}/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,73 +56,78 @@ def main() -> int:
     price_in = np.asarray([price_table[b]["input_per_mtok"] for b in table.backends])
     price_out = np.asarray([price_table[b]["output_per_mtok"] for b in table.backends])
     costs = (input_tokens[:, None] * price_in[None, :] + OUTPUT_TOKENS * price_out[None, :]) / 1e6
-    per_call = {b: float(costs[:, j].mean()) for j, b in enumerate(table.backends)}
-    evaluation = evaluate_floor(
-        table,
-        vectors,
-        info,
-        prices=per_call,
-        costs=costs,
-        floors=FLOORS,
-        heads=[HeadConfig(head="ridge"), HeadConfig(head="knn")],
-        folds=args.folds,
-        seed=args.seed,
-    )
-    out = OUT_DIR / "routing" / "arena"
     actual = np.where(np.isnan(table.quality), np.nanmean(table.quality, axis=0), table.quality)
-    frontier = _mix_frontier(costs.mean(axis=0), actual.mean(axis=0))
-    matched = {
-        name: [
-            {
-                "floor": e["floor"],
-                "cost": e["mean_cost"],
-                "router_quality": e["mean_quality"],
-                "mix_quality_at_same_cost": frontier(e["mean_cost"]),
-            }
-            for e in body["floors"]
-        ]
-        for name, body in evaluation.report["routers"].items()
-    }
-    for name, rows in matched.items():
-        for row in rows:
-            print(
-                f"{name} floor {row['floor']:g}: quality {row['router_quality']:.3f} vs "
-                f"{row['mix_quality_at_same_cost']:.3f} for a random mix of single models at the same cost"
-            )
-    extra: dict[str, Any] = {
-        "cost_matched_random_mix": matched,
+    frontier_models, frontier = _mix_frontier(table.backends, costs.mean(axis=0), actual.mean(axis=0))
+    variants = {"all": list(table.backends), "frontier": frontier_models}
+    summary: dict[str, Any] = {
         "machine": machine_facts(),
         "mean_input_tokens": float(input_tokens.mean()),
         "assumed_output_tokens": OUTPUT_TOKENS,
-        "mean_cost_per_call_usd": per_call,
     }
-    write_report(evaluation, out, extra=extra)
-    print(format_summary(evaluation.report))
-    print(f"mean input tokens {input_tokens.mean():.0f}; wrote {out}")
+    for label, models in variants.items():
+        columns = [table.backends.index(b) for b in models]
+        sub = dataclasses.replace(table, backends=tuple(models), quality=table.quality[:, columns])
+        sub_costs = costs[:, columns]
+        per_call = {b: float(sub_costs[:, j].mean()) for j, b in enumerate(models)}
+        evaluation = evaluate_floor(
+            sub,
+            vectors,
+            info,
+            prices=per_call,
+            costs=sub_costs,
+            floors=FLOORS,
+            heads=[HeadConfig(head="ridge"), HeadConfig(head="knn")],
+            folds=args.folds,
+            seed=args.seed,
+        )
+        matched = {
+            name: [
+                {
+                    "floor": e["floor"],
+                    "cost": e["mean_cost"],
+                    "router_quality": e["mean_quality"],
+                    "mix_quality_at_same_cost": frontier(e["mean_cost"]),
+                }
+                for e in body["floors"]
+            ]
+            for name, body in evaluation.report["routers"].items()
+        }
+        print(f"\n== candidates: {label} ({len(models)} models) ==\n{format_summary(evaluation.report)}")
+        for name, rows in matched.items():
+            for row in rows:
+                print(
+                    f"{name} floor {row['floor']:g}: quality {row['router_quality']:.3f} vs "
+                    f"{row['mix_quality_at_same_cost']:.3f} for a random mix of single models at the same cost"
+                )
+        extra = {"cost_matched_random_mix": matched, "mean_cost_per_call_usd": per_call} | summary
+        write_report(evaluation, OUT_DIR / "routing" / "arena" / label, extra=extra)
+    print(f"\nmean input tokens {input_tokens.mean():.0f}; frontier models: {', '.join(frontier_models)}")
     return 0
 
 
-def _mix_frontier(cost: np.ndarray, quality: np.ndarray) -> Any:
-    """Best quality reachable at a given mean cost by randomly mixing single models
-    (the upper concave hull of the models' (cost, quality) points)."""
-    points = sorted(zip(cost.tolist(), quality.tolist(), strict=True))
-    hull: list[tuple[float, float]] = []
-    for point in points:
-        if hull and point[1] <= hull[-1][1]:
-            continue  # dearer and no better
+def _mix_frontier(names: Sequence[str], cost: np.ndarray, quality: np.ndarray) -> tuple[list[str], Any]:
+    """Best quality reachable at a given mean cost by randomly mixing single models (the upper
+    concave hull of the models' (cost, quality) points), and the models on that hull."""
+    order = sorted(range(len(names)), key=lambda j: (float(cost[j]), -float(quality[j])))
+    hull: list[int] = []
+    for j in order:
+        if hull and (quality[j] <= quality[hull[-1]] or cost[j] == cost[hull[-1]]):
+            continue  # dearer (or as dear) and no better
         while len(hull) >= 2:
-            (x1, y1), (x2, y2) = hull[-2], hull[-1]
-            if (y2 - y1) * (point[0] - x1) <= (point[1] - y1) * (x2 - x1):
-                hull.pop()  # hull[-1] lies under the chord: mixing its neighbours is better
+            a, b = hull[-2], hull[-1]
+            if (quality[b] - quality[a]) * (cost[j] - cost[a]) <= (quality[j] - quality[a]) * (
+                cost[b] - cost[a]
+            ):
+                hull.pop()  # b lies on or under the chord from a to j: mixing a and j does as well
             else:
                 break
-        hull.append(point)
-    xs, ys = [p[0] for p in hull], [p[1] for p in hull]
+        hull.append(j)
+    xs, ys = [float(cost[j]) for j in hull], [float(quality[j]) for j in hull]
 
     def at(c: float) -> float:
         return float(np.interp(c, xs, ys))
 
-    return at
+    return [names[j] for j in hull], at
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from gateway.errors import GatewayError, NotReady
+from gateway.health import CircuitBreakers
 from gateway.parse import decode_json, parse_request, request_id
 from gateway.proxy import Proxy, read_body
 from gateway.state import GatewayState
@@ -177,7 +178,11 @@ async def readyz(request: Request) -> Response:
     }
     if state.load_error:
         details["error"] = state.load_error
-    ready = active is not None
+    if isinstance(state.health, CircuitBreakers):
+        details["backends"] = state.health.snapshot()
+    if state.drain.draining:  # shutting down: out of the load balancer, still serving
+        details["draining"] = True
+    ready = active is not None and not state.drain.draining
     return _json({"ready": ready, **details}, status=200 if ready else 503)
 
 

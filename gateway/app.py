@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from classifiers.errors import ClassifierError
 from gateway.api import router
 from gateway.classify import RouteClassifier, build_classifier
 from gateway.config import ClassifierSettings, Policy, load_policy
@@ -29,6 +30,7 @@ from gateway.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound
 from gateway.metrics import GatewayMetrics
 from gateway.record import Recorder
 from gateway.settings import Settings
+from gateway.shutdown import Drain
 from gateway.state import GatewayState
 from gateway.tokens import TokenCounter
 
@@ -73,6 +75,7 @@ def create_app(
     classifier_factory: ClassifierFactory | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     registry: CollectorRegistry | None = None,
+    drain: Drain | None = None,
 ) -> FastAPI:
     """Build the app. Tests inject a policy, a fake classifier factory and a mock transport."""
     registry = registry if registry is not None else CollectorRegistry()
@@ -90,6 +93,7 @@ def create_app(
             recorder=Recorder(metrics, decision_log),
             counter=TokenCounter(),
             client=_client(transport),
+            drain=drain if drain is not None else Drain(),
         )
         app.state.gateway = state
         loader = asyncio.create_task(_load(state, loaded, factory))
@@ -154,14 +158,14 @@ async def _load(state: GatewayState, policy: Policy, factory: ClassifierFactory)
                 ).set(1)
         state.activate(policy)
         log.info("policy %s (%s) active", policy.name, state.active.runtime.version if state.active else "?")
-    except (GatewayError, OSError, ValueError, RuntimeError) as exc:
+    except (ClassifierError, GatewayError, OSError, ValueError, RuntimeError) as exc:
         # The gateway stays up and not ready; /readyz says why.
         state.load_error = f"{type(exc).__name__}: {exc}"
         log.error("loading the classifier failed: %s", state.load_error)
 
 
-def app_from_env() -> FastAPI:
+def app_from_env(drain: Drain | None = None) -> FastAPI:
     """Entry point for uvicorn workers: settings come from GATEWAY_* environment variables."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every upstream request at INFO
-    return create_app(Settings.from_env())
+    return create_app(Settings.from_env(), drain=drain)

@@ -47,12 +47,13 @@ class BatchingRouteClassifier:
 
     async def classify(self, text: str) -> Verdict:
         prediction, times = await self._batching.classify(text)
+        # A cache hit reports zero times: the decision cost nothing to embed or classify.
         return Verdict(
             label=prediction.label,
             confidence=float(prediction.confidence),
             probabilities=tuple((k, float(v)) for k, v in prediction.probabilities),
-            embed_s=float(times.embed_s),
-            classify_s=float(times.classify_s),
+            embed_s=float(times.embed_seconds),
+            classify_s=float(times.classify_seconds),
             encoder=prediction.encoder,
         )
 
@@ -61,13 +62,10 @@ class BatchingRouteClassifier:
 
 
 def _load_model(encoder_name: str, artefact: Path) -> Any:
-    from classifiers.artefact import load_artefact
     from classifiers.encoders import load_encoder
     from classifiers.model import RouteModel
 
-    encoder = load_encoder(encoder_name)
-    loaded = load_artefact(artefact, encoder)
-    return RouteModel(encoder, loaded.head) if not isinstance(loaded, RouteModel) else loaded
+    return RouteModel.from_artefact(artefact, load_encoder(encoder_name))
 
 
 def build_classifier(settings: ClassifierSettings) -> BatchingRouteClassifier:

@@ -17,10 +17,9 @@ from gateway.settings import DEFAULT_POLICY, Settings
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from gateway.config import PolicyError, load_policy
     from gateway.runtime import compile_policy
+    from gateway.shutdown import serve
 
     # Flags win over GATEWAY_* environment variables, which win over defaults.
     flags = {
@@ -30,6 +29,8 @@ def _serve(args: argparse.Namespace) -> int:
         "GATEWAY_WORKERS": None if args.workers is None else str(args.workers),
         "GATEWAY_DECISION_LOG": args.decision_log,
         "GATEWAY_CLASSIFIER_ENABLED": "false" if args.no_classifier else None,
+        "GATEWAY_SHUTDOWN_GRACE_S": None if args.shutdown_grace_s is None else str(args.shutdown_grace_s),
+        "GATEWAY_DRAIN_S": None if args.drain_s is None else str(args.drain_s),
     }
     os.environ.update({k: v for k, v in flags.items() if v is not None})
     try:
@@ -43,18 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     with _simulator(args) if args.with_simulator else contextlib.nullcontext():
-        uvicorn.run(
-            "gateway.app:app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            loop="uvloop",
-            http="httptools",
-            access_log=settings.access_log,
-            timeout_graceful_shutdown=int(settings.shutdown_grace_s),
-            log_level=args.log_level,
-        )
+        serve(settings, log_level=args.log_level)
     return 0
 
 
@@ -143,6 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes (env GATEWAY_WORKERS; default 1)")
     serve.add_argument("--decision-log", help="off | stdout | a file path (default: off)")
     serve.add_argument("--no-classifier", action="store_true", help="route by rules only")
+    serve.add_argument(
+        "--shutdown-grace-s",
+        type=float,
+        help="after the listener closes, seconds in-flight requests get to finish (env GATEWAY_SHUTDOWN_GRACE_S; default 30)",
+    )
+    serve.add_argument(
+        "--drain-s",
+        type=float,
+        help="after SIGTERM, seconds /readyz answers 503 before the listener closes (env GATEWAY_DRAIN_S; default 0)",
+    )
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )

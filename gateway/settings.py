@@ -23,6 +23,9 @@ class Settings(BaseModel):
     decision_log: str = Field(default="off", description="off | stdout | a file path")
     classifier_enabled: bool = True
     shutdown_grace_s: float = Field(default=30.0, ge=0)
+    drain_s: float = Field(
+        default=0.0, ge=0, description="after SIGTERM: seconds of /readyz 503 before the listener closes"
+    )
     access_log: bool = False
 
     @classmethod

@@ -35,7 +35,7 @@ DEFAULT_PROFILES: Final = MappingProxyType(
     {
         "sim-small": ModelProfile("sim-small", "small, fast model", 20.0, 200.0, 16_384),
         "sim-rag": ModelProfile("sim-rag", "retrieval-augmented model", 60.0, 120.0, 32_768),
-        "sim-long": ModelProfile("sim-long", "long-context model", 150.0, 80.0, 128_000),
-        "sim-frontier": ModelProfile("sim-frontier", "frontier model", 120.0, 60.0, 128_000),
+        "sim-long": ModelProfile("sim-long", "long-context model", 150.0, 80.0, 1_000_000),
+        "sim-frontier": ModelProfile("sim-frontier", "frontier model", 120.0, 60.0, 200_000),
     }
 )

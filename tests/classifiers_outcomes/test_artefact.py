@@ -20,7 +20,8 @@ ENCODER = EncoderInfo("fake", "fake-8", 8)
 def vectors_for(n: int) -> np.ndarray:
     rng = np.random.default_rng(0)
     v = rng.normal(size=(n, 8)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+    normalised: np.ndarray = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return normalised
 
 
 @pytest.mark.parametrize(

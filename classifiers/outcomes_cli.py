@@ -1,5 +1,6 @@
 """``gateway eval --outcomes FILE_OR_DIR`` and ``gateway train-outcomes OUTCOMES``.
 
+``python -m classifiers.outcomes_cli {eval,train-outcomes} ...`` runs the same commands on their own.
 The gateway's CLI adds :func:`add_outcomes_arguments` to its ``eval`` parser and
 :func:`add_train_outcomes_parser` to its subparsers. Errors in files or arguments print one line
 (``gateway <command>: error: ...``) and return exit code 2.
@@ -335,3 +336,19 @@ def _read_prices(path: Path) -> dict[str, float]:
     ):
         raise OutcomesError(f'{path}: expected {{"backend": non-negative cost per call, ...}}')
     return {k: float(v) for k, v in raw.items()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m classifiers.outcomes_cli")
+    subparsers = parser.add_subparsers(required=True, metavar="COMMAND")
+    evaluate = subparsers.add_parser("eval", help="evaluate cost/quality routing on an outcomes file")
+    add_outcomes_arguments(evaluate)
+    evaluate.set_defaults(func=eval_outcomes)
+    add_train_outcomes_parser(subparsers)
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.func
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

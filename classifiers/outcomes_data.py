@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -129,7 +130,7 @@ def _read_csv(path: Path, group: str) -> _Rows:
     data = _read_bytes(path)
     try:
         text = data.decode("utf-8-sig")
-        reader = csv.reader(text.splitlines(keepends=True))
+        reader = csv.reader(io.StringIO(text, newline=""))
         header = next(reader, None)
         if not header:
             raise OutcomesError(f"{path}: empty file")
@@ -208,7 +209,7 @@ def _load_long_dir(root: Path) -> OutcomesTable:
     models: list[str] = []
     data = _read_bytes(scores)
     try:
-        reader = csv.reader(data.decode("utf-8-sig").splitlines(keepends=True))
+        reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
         header = next(reader, None)
         if header is None or len(header) != 3 or header[0] != "question_id" or header[1] != "model":
             raise OutcomesError(f"{scores}: header must be 'question_id,model,<score>'")

@@ -84,7 +84,9 @@ def evaluate_two_backend(
     weak_q, strong_q = eval_table.column(cheap), eval_table.column(strong)
     routers: dict[str, Any] = {}
     curves: list[CurveSeries] = []
+    kinds = [c.head for c in heads]
     for config in heads:
+        name = config.head if kinds.count(config.head) == 1 else _label(config)
         router = train_two_backend(
             train_table, vectors[train_mask], encoder, cheap=cheap, strong=strong, config=config
         )
@@ -96,9 +98,9 @@ def evaluate_two_backend(
             f"{share:.1f}": threshold_for_strong_share(score, share)
             for share in (0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
         }
-        routers[config.head] = body
+        routers[name] = body
         curve = exact_curve(score, weak_q, strong_q)
-        curves.append(CurveSeries(config.head, curve.strong_share, curve.quality))
+        curves.append(CurveSeries(name, curve.strong_share, curve.quality))
     oracle = exact_curve(oracle_scores(weak_q, strong_q), weak_q, strong_q)
     routers["oracle"] = {"apgr": apgr(oracle), "cpt50": cpt(oracle, 0.5), "cpt80": cpt(oracle, 0.8)}
     curves.append(CurveSeries("oracle", oracle.strong_share, oracle.quality))
@@ -129,6 +131,44 @@ def evaluate_two_backend(
         "routers": routers,
     }
     return Evaluation(report_dict, tuple(curves))
+
+
+def tune_two_backend(
+    table: OutcomesTable,
+    vectors: Vectors,
+    encoder: EncoderInfo,
+    *,
+    cheap: str,
+    strong: str,
+    candidates: Sequence[HeadConfig],
+    folds: int = 5,
+    seed: int = 0,
+) -> tuple[HeadConfig, dict[str, float]]:
+    """The candidate with the best mean k-fold APGR on ``table`` (pass only training rows)."""
+    usable, _ = good_enough(table, cheap, strong)
+    rows = np.flatnonzero(usable)
+    weak_q, strong_q = table.column(cheap), table.column(strong)
+    scores: dict[str, float] = {}
+    for config in candidates:
+        values = []
+        for test in kfold(rows.size, folds, seed):
+            held = np.zeros(table.n, dtype=bool)
+            held[rows[test]] = True
+            fit = usable & ~held
+            router = train_two_backend(
+                table.subset(fit), vectors[fit], encoder, cheap=cheap, strong=strong, config=config
+            )
+            score = router.heads.predict_many(vectors[held])[:, 0]
+            values.append(apgr(exact_curve(score, weak_q[held], strong_q[held])))
+        scores[_label(config)] = float(np.mean(values))
+    best = max(candidates, key=lambda c: scores[_label(c)])
+    return best, scores
+
+
+def _label(config: HeadConfig) -> str:
+    if config.head == "knn":
+        return f"knn(k={config.k},t={config.temperature:g})"
+    return f"logistic(C={config.c:g})"
 
 
 def out_of_fold(

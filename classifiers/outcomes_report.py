@@ -28,13 +28,13 @@ def _two_backend_summary(report: dict[str, Any]) -> str:
         f"(excluded from eval: {split['excluded_from_eval']})",
         f"eval quality: always-cheap {report['weak_quality']:.4f}  "
         f"always-strong {report['strong_quality']:.4f}",
-        f"{'router':<10} {'APGR':>7} {'APGR(10 bins)':>14} {'CPT(50%)':>9} {'CPT(80%)':>9}",
+        f"{'router':<18} {'APGR':>7} {'APGR(10 bins)':>14} {'CPT(50%)':>9} {'CPT(80%)':>9}",
     ]
     for name, body in report["routers"].items():
         bins = body.get("apgr_quantile_bins")
         bins_text = f"{bins:.4f}" if bins is not None else "-"
         lines.append(
-            f"{name:<10} {body['apgr']:>7.4f} {bins_text:>14} {body['cpt50']:>8.1%} {body['cpt80']:>8.1%}"
+            f"{name:<18} {body['apgr']:>7.4f} {bins_text:>14} {body['cpt50']:>8.1%} {body['cpt80']:>8.1%}"
         )
     random = report["routers"]["random"]
     low, high = random["apgr_simulated_95pct"]

@@ -6,11 +6,12 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from gateway.errors import GatewayError, NotReady
 from gateway.health import CircuitBreakers
+from gateway.multiproc import exposition
 from gateway.parse import decode_json, parse_request, request_id
 from gateway.proxy import Proxy, read_body
 from gateway.state import GatewayState
@@ -100,6 +101,14 @@ async def completions(request: Request) -> Response:
 @router.get("/v1/models")
 async def models(request: Request) -> Response:
     active = _state(request).active
+    access = _state(request).access
+    if access is not None:
+        try:
+            access.authenticate(request.headers)
+        except GatewayError as exc:
+            return Response(
+                exc.body_bytes(), status_code=exc.status, headers=exc.headers, media_type="application/json"
+            )
     if active is None:
         error = NotReady("the gateway is still loading")
         return Response(error.body_bytes(), status_code=error.status, media_type="application/json")
@@ -136,6 +145,8 @@ async def route(request: Request) -> Response:
     rid = request_id(request.headers.get("x-request-id"))
     active = state.active
     try:
+        if state.access is not None:
+            state.access.authenticate(request.headers)
         if active is None:
             raise NotReady("the gateway is still loading")
         raw = await read_body(request, state.settings.max_body_bytes)
@@ -188,4 +199,4 @@ async def readyz(request: Request) -> Response:
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(_state(request).registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(_state(request).registry), media_type=CONTENT_TYPE_LATEST)

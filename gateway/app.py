@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
+from typing import ClassVar
 
 import aiohttp
 import httpx
@@ -20,47 +20,49 @@ from httpx_aiohttp import AiohttpTransport
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from classifiers.errors import ClassifierError
+from gateway.admin import admin_router
 from gateway.api import router
 from gateway.classify import RouteClassifier, build_classifier
 from gateway.config import ClassifierSettings, Policy, load_policy
 from gateway.decision_log import DecisionLog
 from gateway.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound
+from gateway.limits import open_access
 from gateway.metrics import GatewayMetrics
+from gateway.multiproc import mark_worker_dead
+from gateway.proxy import Proxy
 from gateway.record import Recorder
 from gateway.settings import Settings
 from gateway.shutdown import Drain
 from gateway.state import GatewayState
 from gateway.tokens import TokenCounter
+from gateway.types import Endpoint
 
 log = logging.getLogger("gateway")
 
 ClassifierFactory = Callable[[ClassifierSettings], RouteClassifier]
 
 
-def _decision_log(target: str) -> DecisionLog | None:
-    if target == "off":
-        return None
-    if target == "stdout":
-        return DecisionLog.to_stdout()
-    return DecisionLog.to_file(Path(target))
-
-
-def _client(transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
-    """The one pooled upstream client. Per-backend timeouts are set per request.
-
-    httpx is the interface; aiohttp does the HTTP/1.1 work underneath, since its C parser costs
-    a third of the CPU per proxied request that httpcore's pure-Python stack does (loadtest/RESULTS.md).
-    """
-    if transport is None:
-        transport = AiohttpTransport(client=_aiohttp_session)
-    return httpx.AsyncClient(
-        transport=transport,
-        timeout=httpx.Timeout(30.0),
-        follow_redirects=False,
-        trust_env=False,
+def _decision_log(settings: Settings) -> DecisionLog | None:
+    return DecisionLog.open(
+        settings.decision_log,
+        max_mb=settings.decision_log_max_mb,
+        backups=settings.decision_log_backups,
+        sample_rate=settings.decision_log_sample_rate,
+        workers=settings.workers,
     )
+
+
+def _transport(injected: httpx.AsyncBaseTransport | None) -> httpx.AsyncBaseTransport:
+    """The one pooled upstream transport. Per-backend timeouts travel with each request.
+
+    httpx's request/response types are the interface; aiohttp does the HTTP/1.1 work underneath,
+    since its C parser costs a fraction of the CPU per proxied request that httpcore's
+    pure-Python stack does (loadtest/RESULTS.md).
+    """
+    return injected if injected is not None else AiohttpTransport(client=_aiohttp_session)
 
 
 def _aiohttp_session() -> aiohttp.ClientSession:
@@ -85,17 +87,18 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded = policy if policy is not None else load_policy(settings.policy_path)
         metrics = GatewayMetrics(registry) if settings.metrics_enabled else None
-        decision_log = _decision_log(settings.decision_log)
+        decision_log = _decision_log(settings)
         state = GatewayState(
             settings=settings,
             registry=registry,
             metrics=metrics,
             recorder=Recorder(metrics, decision_log),
             counter=TokenCounter(),
-            client=_client(transport),
+            transport=_transport(transport),
             drain=drain if drain is not None else Drain(),
         )
         app.state.gateway = state
+        state.access = await open_access(settings, metrics, loaded.routes)
         loader = asyncio.create_task(_load(state, loaded, factory))
         try:
             yield
@@ -103,11 +106,14 @@ def create_app(
             loader.cancel()
             await asyncio.gather(loader, return_exceptions=True)
             state.active = None
-            await state.client.aclose()
+            await state.transport.aclose()
+            if state.access is not None:
+                await state.access.aclose()
             if state.classifier is not None:
                 await state.classifier.aclose()
             if decision_log is not None:
                 decision_log.close()
+            mark_worker_dead()
 
     app = FastAPI(
         title="LLM routing gateway",
@@ -117,9 +123,36 @@ def create_app(
         redoc_url=None,
     )
     app.include_router(router)
+    app.include_router(admin_router)
+    app.add_middleware(HotPaths)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
     return app
+
+
+class HotPaths:
+    """Serve the completion endpoints straight from ASGI, skipping the framework's per-request layers.
+
+    The routes stay declared on the router too (for the OpenAPI schema); this only takes the
+    shorter way to the same handler. Unexpected errors still reach the server-error handler.
+    """
+
+    _ENDPOINTS: ClassVar[dict[str, Endpoint]] = {
+        "/v1/chat/completions": "chat",
+        "/v1/completions": "completions",
+    }
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self._ENDPOINTS.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if endpoint is None or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        response = await Proxy(scope["app"].state.gateway).handle(request, endpoint)
+        await response(scope, receive, send)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -129,12 +162,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if status == 404:
         error = NotFound(f"no such endpoint: {request.method} {request.url.path}", code="unknown_url")
     elif status == 405:
-        error = MethodNotAllowed(f"method {request.method} is not allowed on {request.url.path}")
+        error = MethodNotAllowed(
+            f"method {request.method} is not allowed on {request.url.path}",
+            headers=getattr(exc, "headers", None),  # Allow: the methods that are
+        )
     elif status < 500:
         error = BadRequest(str(getattr(exc, "detail", "bad request")))
     else:
         error = GatewayError("internal error in the gateway; see its logs")
-    return Response(error.body_bytes(), status_code=error.status, media_type="application/json")
+    return Response(
+        error.body_bytes(), status_code=error.status, media_type="application/json", headers=error.headers
+    )
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:

@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -63,7 +63,7 @@ def check_digest(value: str) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class BudgetSpec(_Strict):
@@ -110,9 +110,7 @@ class KeySpec(_Strict):
             and self.allowed_routes is not None
             and budget.downgrade_route not in self.allowed_routes
         ):
-            raise ValueError(
-                f"budget.downgrade_route {budget.downgrade_route!r} is not in allowed_routes"
-            )
+            raise ValueError(f"budget.downgrade_route {budget.downgrade_route!r} is not in allowed_routes")
         return self
 
 
@@ -281,7 +279,9 @@ def build_keyring(
     for spec in file.keys if file is not None else ():
         limits = spec.limits if spec.limits is not None or spec.role == "admin" else defaults
         keys.append(
-            ApiKey(spec.id, spec.role, spec.allowed_routes, compile_limits(limits), bytes.fromhex(spec.sha256))
+            ApiKey(
+                spec.id, spec.role, spec.allowed_routes, compile_limits(limits), bytes.fromhex(spec.sha256)
+            )
         )
     known = {k.digest for k in keys}
     for digest in env_digests:
@@ -308,9 +308,9 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
             )
         return value.strip()
     for name in ("api-key", "x-api-key"):
-        value = headers.get(name)
-        if value is not None and value.strip():
-            return value.strip()
+        other = headers.get(name)
+        if other is not None and other.strip():
+            return other.strip()
     return None
 
 
@@ -333,3 +333,20 @@ def authenticate(ring: KeyRing, headers: Mapping[str, str], role: Role) -> ApiKe
             f"key {key.id!r} is an admin key; it opens only the /admin endpoints", code="user_key_required"
         )
     return key
+
+
+def load_ring(keys_file: Path | None, env_digests: tuple[str, ...], admin_digest: str | None) -> KeyRing:
+    """The ring from the settings' sources; a bad keys file raises ``KeysFileError``."""
+    file = load_keys_file(keys_file) if keys_file is not None else None
+    return build_keyring(file, env_digests, admin_digest)
+
+
+def check_routes(ring: KeyRing, routes: Collection[str], source: Path | None) -> None:
+    """Every route the keys name must exist in the policy they are used with."""
+    unknown = sorted(ring.routes() - set(routes))
+    if unknown:
+        where = f"{source}: " if source is not None else ""
+        raise KeysFileError(
+            f"{where}routes named in allowed_routes or budget.downgrade_route are not in the policy: "
+            f"{', '.join(unknown)} (policy routes: {', '.join(sorted(routes))})"
+        )

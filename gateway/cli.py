@@ -13,7 +13,12 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from gateway.keys_cli import add_keys_parser
 from gateway.settings import DEFAULT_POLICY, Settings
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -28,9 +33,15 @@ def _serve(args: argparse.Namespace) -> int:
         "GATEWAY_PORT": None if args.port is None else str(args.port),
         "GATEWAY_WORKERS": None if args.workers is None else str(args.workers),
         "GATEWAY_DECISION_LOG": args.decision_log,
+        "GATEWAY_DECISION_LOG_MAX_MB": _opt(args.decision_log_max_mb),
+        "GATEWAY_DECISION_LOG_BACKUPS": _opt(args.decision_log_backups),
+        "GATEWAY_DECISION_LOG_SAMPLE_RATE": _opt(args.decision_log_sample_rate),
         "GATEWAY_CLASSIFIER_ENABLED": "false" if args.no_classifier else None,
         "GATEWAY_SHUTDOWN_GRACE_S": None if args.shutdown_grace_s is None else str(args.shutdown_grace_s),
         "GATEWAY_DRAIN_S": None if args.drain_s is None else str(args.drain_s),
+        "GATEWAY_KEYS_FILE": str(Path(args.keys).resolve()) if args.keys else None,
+        "GATEWAY_REDIS_URL": args.redis_url,
+        "GATEWAY_LIMITER_FAIL_MODE": args.limiter_fail_mode,
     }
     os.environ.update({k: v for k, v in flags.items() if v is not None})
     try:
@@ -43,7 +54,20 @@ def _serve(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    with _simulator(args) if args.with_simulator else contextlib.nullcontext():
+    from gateway.auth import KeysFileError, check_routes, load_ring
+
+    try:  # the keys file too, and the routes it names must exist in the policy
+        ring = load_ring(settings.keys_file, settings.api_keys, settings.admin_key_sha256)
+        check_routes(ring, load_policy(settings.policy_path).routes, settings.keys_file)
+    except KeysFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from gateway.multiproc import multiprocess_metrics
+
+    with (
+        _simulator(args) if args.with_simulator else contextlib.nullcontext(),
+        multiprocess_metrics(settings.workers),  # before any worker imports prometheus_client
+    ):
         serve(settings, log_level=args.log_level)
     return 0
 
@@ -131,7 +155,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (env GATEWAY_HOST; default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env GATEWAY_PORT; default 8080)")
     serve.add_argument("--workers", type=int, help="worker processes (env GATEWAY_WORKERS; default 1)")
-    serve.add_argument("--decision-log", help="off | stdout | a file path (default: off)")
+    serve.add_argument(
+        "--decision-log",
+        metavar="FILE|stdout|off",
+        help="one JSON line per request (env GATEWAY_DECISION_LOG; default off); with --workers N > 1 "
+        "each worker writes FILE with its pid before the suffix (decisions.<pid>.jsonl)",
+    )
+    serve.add_argument(
+        "--decision-log-max-mb", type=float, help="rotate the decision log file at this size (default 100)"
+    )
+    serve.add_argument("--decision-log-backups", type=int, help="rotated decision log files kept (default 5)")
+    serve.add_argument(
+        "--decision-log-sample-rate",
+        type=float,
+        help="share of requests (0..1) logged with their prompt, redacted (default 0: only a SHA-256)",
+    )
     serve.add_argument("--no-classifier", action="store_true", help="route by rules only")
     serve.add_argument(
         "--shutdown-grace-s",
@@ -152,6 +190,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="also start the upstream simulator the default policy uses",
     )
     serve.add_argument("--simulator-port", type=int, default=9100)
+    serve.add_argument(
+        "--keys", metavar="FILE", help="API keys file (env GATEWAY_KEYS_FILE); no keys: authentication off"
+    )
+    serve.add_argument(
+        "--redis-url",
+        help="Redis shared by replicas for rate limits and budgets (env GATEWAY_REDIS_URL, which keeps "
+        "a password out of the process list); default: counted in each process",
+    )
+    serve.add_argument(
+        "--limiter-fail-mode",
+        choices=["open", "closed"],
+        help="when Redis is unreachable: open = serve without limits, closed = 503 (default open)",
+    )
     serve.set_defaults(func=_serve)
 
     simulate = sub.add_parser(
@@ -172,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+")
     validate.set_defaults(func=_validate)
 
+    from gateway.report_cli import add_report_parser
+
+    add_report_parser(sub)
+    add_keys_parser(sub)
     _add_classifier_commands(sub)
     return parser
 

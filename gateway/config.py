@@ -126,7 +126,9 @@ class CircuitBreaker(_Strict):
 
     enabled: bool = True
     consecutive_failures: int = Field(default=5, ge=1, description="failures in a row that open it")
-    error_ratio: float = Field(default=0.5, gt=0, le=1, description="failed share of the window that opens it")
+    error_ratio: float = Field(
+        default=0.5, gt=0, le=1, description="failed share of the window that opens it"
+    )
     window_s: float = Field(default=30.0, gt=0, le=3_600)
     min_requests: int = Field(default=20, ge=1, description="requests in the window before the ratio counts")
     open_s: float = Field(default=30.0, gt=0, le=3_600, description="cool-down before probing again")

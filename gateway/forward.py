@@ -9,6 +9,7 @@ stream ends with an error event. See docs/failure-semantics.md.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -101,13 +102,13 @@ def _status_cause(status: int) -> str:
 class Forwarder:
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         backends: Mapping[str, OpenAIBackend],
         health: BackendHealth | None = None,
         *,
         max_attempts: int = 3,
     ) -> None:
-        self.client = client
+        self.transport = transport
         self.backends = backends
         self.health = health or AlwaysHealthy()
         self.max_attempts = max_attempts
@@ -145,7 +146,7 @@ class Forwarder:
         deadline = time.perf_counter() + target.total_s
         try:
             response = await backend.send(
-                self.client,
+                self.transport,
                 request.endpoint,
                 request.body,
                 stream=request.stream,
@@ -211,9 +212,8 @@ class Forwarder:
 async def read_rest(committed: Committed) -> bytes:
     """The whole body of a committed non-streaming answer, within the backend's total timeout."""
     parts = [committed.first_chunk]
-    remaining = committed.deadline - time.perf_counter()
     try:
-        with anyio.fail_after(max(remaining, 0.001)):
+        async with asyncio.timeout_at(_loop_deadline(committed.deadline)):
             async for chunk in committed.chunks:
                 parts.append(chunk)
     except TimeoutError:
@@ -223,10 +223,32 @@ async def read_rest(committed: Committed) -> bytes:
             code="upstream_total_timeout",
         ) from None
     except UPSTREAM_ERRORS as exc:
-        raise UpstreamError(
-            f"backend {committed.backend.target.name!r} broke off its answer ({classify_exception(exc)})"
-        ) from None
+        name = committed.backend.target.name
+        if classify_exception(exc) == "first_byte_timeout":  # idle past first_byte_ms mid-body
+            raise UpstreamTimeout(
+                f"backend {name!r} stalled in the middle of its answer", code="upstream_stalled"
+            ) from None
+        raise UpstreamError(f"backend {name!r} broke off its answer ({classify_exception(exc)})") from None
     return b"".join(parts)
+
+
+def _loop_deadline(perf_deadline: float) -> float:
+    return asyncio.get_running_loop().time() + max(perf_deadline - time.perf_counter(), 0.001)
+
+
+async def next_chunk(committed: Committed) -> bytes | None:
+    """The next chunk of a committed stream (None at its end), within the backend's total timeout.
+
+    The deadline bounds the wait itself, so a stream that trickles is cut at the deadline, not
+    at the first chunk after it.
+    """
+    with anyio.move_on_after(max(committed.deadline - time.perf_counter(), 0.0)):
+        return await anext(committed.chunks, None)
+    target = committed.backend.target
+    raise UpstreamTimeout(
+        f"backend {target.name!r} did not finish its stream within {target.total_s:g} s",
+        code="upstream_total_timeout",
+    )
 
 
 async def _drain_and_close(response: httpx.Response) -> None:

@@ -17,6 +17,7 @@ from gateway.errors import BadRequest
 from gateway.types import ChatRequest, Endpoint
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_MAX_DEPTH = 254  # the most nested levels orjson writes
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
@@ -36,6 +37,15 @@ def decode_json(raw: bytes) -> dict[str, Any]:
         raise BadRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object", code="invalid_json")
+    # orjson reads 1024 levels but writes only 254: refuse now what could not be forwarded later.
+    # Counting brackets first keeps the re-encoding off the common path.
+    if raw.count(b"[") + raw.count(b"{") > _MAX_DEPTH:
+        try:
+            orjson.dumps(data)
+        except orjson.JSONEncodeError:
+            raise BadRequest(
+                f"the request body is nested more than {_MAX_DEPTH} levels deep", code="invalid_json"
+            ) from None
     return data
 
 
@@ -99,7 +109,7 @@ def _check_messages(messages: Any) -> None:
         if not isinstance(message, Mapping):
             raise BadRequest(f"'{where}' must be an object", param=where)
         role = message.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise BadRequest(
                 f"'{where}.role' must be one of {', '.join(sorted(_ROLES))}", param=f"{where}.role"
             )

@@ -7,19 +7,19 @@ A client that disconnects cancels the work in flight, and with it the upstream r
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import anyio
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from gateway.auth import ApiKey
 from gateway.cost import cost_usd, estimate_from_chars, estimate_usage
 from gateway.errors import GatewayError, NotFound, NotReady, PayloadTooLarge, UpstreamError, UpstreamTimeout
-from gateway.forward import UPSTREAM_ERRORS, Committed, classify_exception, read_rest
+from gateway.forward import UPSTREAM_ERRORS, Committed, classify_exception, next_chunk, read_rest
 from gateway.parse import parse_request, request_id
 from gateway.state import Active, GatewayState
 from gateway.translate import MalformedUpstream, SseFilter, parse_json_response
@@ -31,7 +31,7 @@ CLIENT_CLOSED = 499  # nginx's code for "client closed request"
 
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -61,6 +61,7 @@ class _Flight:
     upstream_s: float = 0.0
     attempts: tuple[Attempt, ...] = ()
     done: bool = False
+    key: ApiKey | None = None  # the client's key, when keys are configured
     extra_headers: dict[str, str] = field(default_factory=dict)
 
     def failed(self, exc: GatewayError) -> None:
@@ -89,18 +90,19 @@ class Proxy:
             metrics.in_flight.inc()
         streaming = False
         try:
+            # Before the body is read: a request without a valid key costs no upload and no parsing.
+            if self.state.access is not None:
+                flight.key = self.state.access.authenticate(request.headers)
             raw = await read_body(request, self.state.settings.max_body_bytes)
-            response: Response | None = None
-            error: GatewayError | None = None
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_cancel_on_disconnect, request, tg.cancel_scope)
-                try:
-                    response = await self._serve(raw, request, endpoint, flight)
-                except GatewayError as exc:
-                    error = exc
-                tg.cancel_scope.cancel()
-            if error is not None:
-                raise error
+            watcher = _DisconnectWatcher(request)
+            try:
+                response: Response | None = await self._serve(raw, request, endpoint, flight)
+            except asyncio.CancelledError:
+                if not watcher.fired:
+                    raise
+                response = None
+            finally:
+                watcher.stop()
             if response is None:  # the client disconnected
                 flight.status, flight.error_type = CLIENT_CLOSED, "client_disconnected"
                 self._finish(flight)
@@ -128,6 +130,9 @@ class Proxy:
             default_model=self.state.default_model,
             route_override=request.headers.get(runtime.override_header),
         )
+        key, access = flight.key, self.state.access
+        if key is not None:
+            chat = dataclasses.replace(chat, api_key_id=key.id)
         flight.chat = chat
         if chat.model not in runtime.virtual_models and chat.model not in runtime.pinnable:
             raise NotFound(
@@ -135,7 +140,11 @@ class Proxy:
                 param="model",
                 code="model_not_found",
             )
+        if key is not None and key.limits is not None and access is not None:
+            await access.admit_request(key)
         decision = await flight.active.pipeline.decide(chat)
+        if key is not None and key.restricted and access is not None:
+            decision = await access.admit(key, chat, decision, runtime)
         flight.decision = decision
         self.state.recorder.decided(decision)
         committed = await flight.active.forwarder.open(chat, decision)
@@ -171,7 +180,9 @@ class Proxy:
             flight.upstream_s = time.perf_counter() - committed.started
             flight.failed(exc)
             last = committed.attempts[-1]
-            cause = "total_timeout" if exc.status == 504 else "protocol_error"
+            cause = {"upstream_total_timeout": "total_timeout", "upstream_stalled": "first_byte_timeout"}.get(
+                exc.code or "", "protocol_error"
+            )
             flight.attempts = (*committed.attempts[:-1], Attempt(last.backend, cause, last.status))
             self._finish(flight)
             return self._error(exc, flight.rid, flight)
@@ -196,12 +207,7 @@ class Proxy:
             if first:
                 yield first
             try:
-                async for chunk in committed.chunks:
-                    if time.perf_counter() > committed.deadline:
-                        raise UpstreamTimeout(
-                            f"backend {target.name!r} did not finish its stream within {target.total_s:g} s",
-                            code="upstream_total_timeout",
-                        )
+                while (chunk := await next_chunk(committed)) is not None:
                     out = sse.feed(chunk)
                     if out:
                         yield out
@@ -247,6 +253,9 @@ class Proxy:
         if flight.done:
             return
         flight.done = True
+        if flight.key is not None and flight.key.limits is not None and self.state.access is not None:
+            spent = flight.committed.backend.target if flight.committed is not None else None
+            self.state.access.settle(flight.key, flight.usage or Usage(), spent)
         recorder = self.state.recorder
         if recorder.metrics is None and recorder.log is None:
             return
@@ -256,10 +265,10 @@ class Proxy:
         cost = cost_usd(target, usage) if target is not None else 0.0
         baseline = flight.active.runtime.baseline
         baseline_cost = cost_usd(baseline, usage) if baseline is not None and target is not None else cost
-        prompt_hash = None
+        prompt_hash = prompt_sample = None
         if recorder.log is not None and chat is not None:
             prompt = chat.body.get("messages", chat.body.get("prompt"))
-            prompt_hash = hashlib.sha256(orjson.dumps(prompt)).hexdigest()
+            prompt_hash, prompt_sample = recorder.log.prompt_fields(prompt)
         recorder.finished(
             RequestRecord(
                 request_id=flight.rid,
@@ -284,6 +293,8 @@ class Proxy:
                 policy_version=flight.active.runtime.version,
                 error_type=flight.error_type,
                 prompt_sha256=prompt_hash,
+                prompt_redacted=prompt_sample,
+                api_key_id=flight.key.id if flight.key is not None else None,
                 timings=decision.timings if decision else StageTimings(),
             )
         )
@@ -320,13 +331,31 @@ class Proxy:
         )
 
 
-async def _cancel_on_disconnect(request: Request, scope: anyio.CancelScope) -> None:
-    """The body has been read, so the next ASGI message can only be the client going away."""
-    while True:
+class _DisconnectWatcher:
+    """Cancel the current task if the client disconnects before its answer has started.
+
+    The body has been read, so the next ASGI message can only be ``http.disconnect``. A plain
+    task (cheaper than a task group on the hot path); ``stop`` runs without awaiting, so the
+    watcher cannot fire between the end of the work and ``stop``.
+    """
+
+    __slots__ = ("_owner", "_task", "fired")
+
+    def __init__(self, request: Request) -> None:
+        self.fired = False
+        self._owner = asyncio.current_task()
+        self._task = asyncio.ensure_future(self._watch(request))
+
+    async def _watch(self, request: Request) -> None:
         message = await request.receive()
-        if message["type"] == "http.disconnect":
-            scope.cancel()
-            return
+        if message["type"] == "http.disconnect" and self._owner is not None:
+            self.fired = True
+            self._owner.cancel()
+
+    def stop(self) -> None:
+        self._task.cancel()
+        if self.fired and self._owner is not None:
+            self._owner.uncancel()
 
 
 def _sse_error(error: GatewayError) -> bytes:

@@ -12,6 +12,7 @@ from gateway.classify import RouteClassifier
 from gateway.config import Policy
 from gateway.forward import BackendHealth, Forwarder
 from gateway.health import CircuitBreakers, CircuitState
+from gateway.limits import AccessControl
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline import Pipeline
 from gateway.record import Recorder
@@ -37,7 +38,7 @@ class GatewayState:
     metrics: GatewayMetrics | None
     recorder: Recorder
     counter: TokenCounter
-    client: httpx.AsyncClient
+    transport: httpx.AsyncBaseTransport
     health: BackendHealth | None = None
     classifier: RouteClassifier | None = None
     active: Active | None = None
@@ -45,6 +46,7 @@ class GatewayState:
     default_model: str = "auto"
     load_error: str | None = field(default=None)
     drain: Drain = field(default_factory=Drain)
+    access: AccessControl | None = None  # None: no keys configured, authentication off
 
     def activate(self, policy: Policy) -> Active:
         runtime = compile_policy(policy)
@@ -62,7 +64,7 @@ class GatewayState:
             self.health = CircuitBreakers(breaker_settings, backends, on_change=self._circuit_changed)
         elif isinstance(self.health, CircuitBreakers):  # a reload keeps the state of kept backends
             self.health.reconfigure(breaker_settings, backends)
-        forwarder = Forwarder(self.client, backends, self.health, max_attempts=runtime.max_attempts)
+        forwarder = Forwarder(self.transport, backends, self.health, max_attempts=runtime.max_attempts)
         active = Active(runtime, pipeline, forwarder)
         if self.active is not None:
             self.previous = self.active.runtime.policy

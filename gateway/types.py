@@ -25,6 +25,8 @@ class Reason(enum.StrEnum):
     LOW_CONFIDENCE = "low_confidence"
     COST_QUALITY = "cost_quality"
     DEFAULT = "default"
+    BUDGET = "budget"  # the key's spend budget is used up: downgraded to its cheaper route
+    ALLOWED_ROUTES = "allowed_routes"  # the key may not use the decided route: moved to one it may
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,3 +150,5 @@ class RequestRecord:
     error_type: str | None = None
     prompt_sha256: str | None = None
     timings: StageTimings = field(default_factory=StageTimings)
+    prompt_redacted: str | None = None  # only for the decision log's opt-in sample
+    api_key_id: str | None = None  # the id from the keys file, never the key

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.encoders.common import (  # noqa: E402
+from benchmarks.encoders.common import (
     DATASETS,
     DEFAULT_DATA,
     DEFAULT_OUT,
@@ -33,7 +33,7 @@ from benchmarks.encoders.common import (  # noqa: E402
     load_dataset,
     machine,
 )
-from classifiers.heads import fit_head  # noqa: E402
+from classifiers.heads import fit_head
 
 HEADS = ("logreg", "centroid", "knn")
 SHOTS: tuple[int | None, ...] = (5, 10, None)
@@ -71,7 +71,9 @@ def main() -> None:
                     for seed in SEEDS if shots else (0,):
                         rows = few_shot_rows(dataset.train.labels, shots, seed)
                         options = {} if head == "knn" else {"calib_folds": 1}
-                        fitted = fit_head(head, X_train[rows], dataset.train.labels[rows], dataset.names, **options)
+                        fitted = fit_head(
+                            head, X_train[rows], dataset.train.labels[rows], dataset.names, **options
+                        )
                         predicted = fitted.predict_proba(X_test).argmax(axis=1)
                         scores.append(float((predicted == dataset.test.labels).mean()))
                     row = {

@@ -83,7 +83,9 @@ def cached_vectors(encoder_name: str, dataset: Dataset, part: str, out_dir: Path
     encoder = make_encoder(encoder_name, threads=os.cpu_count() or 1)
     started = time.perf_counter()
     vectors = encoder.encode(list(texts))
-    print(f"  encoded {len(texts)} {dataset.name}/{part} texts with {encoder_name} in {time.perf_counter() - started:.1f} s")
+    print(
+        f"  encoded {len(texts)} {dataset.name}/{part} texts with {encoder_name} in {time.perf_counter() - started:.1f} s"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, vectors)
     return vectors
@@ -107,4 +109,8 @@ def machine() -> dict[str, str]:
                 break
     except OSError:
         pass
-    return {"nproc": str(os.cpu_count()), "cpu": model, "loadavg_at_start": " ".join(map(str, os.getloadavg()))}
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "loadavg_at_start": " ".join(map(str, os.getloadavg())),
+    }

@@ -27,8 +27,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.encoders.common import DEFAULT_DATA, DEFAULT_OUT, few_shot_rows, load_dataset, machine, make_encoder  # noqa: E402
-from classifiers.heads import LogisticHead  # noqa: E402
+from benchmarks.encoders.common import (
+    DEFAULT_DATA,
+    DEFAULT_OUT,
+    few_shot_rows,
+    load_dataset,
+    machine,
+    make_encoder,
+)
+from classifiers.heads import LogisticHead
 
 ENCODERS = ("minilm", "minilm-onnx-fp32", "minilm-onnx", "static")
 CONCURRENCY = 64
@@ -48,7 +55,9 @@ def main() -> None:
     for name in args.encoders:
         encoder = make_encoder(name)
         train_texts = [dataset.train.texts[i] for i in rows]
-        head = LogisticHead.fit(encoder.encode(train_texts), dataset.train.labels[rows], dataset.names, calib_folds=1)
+        head = LogisticHead.fit(
+            encoder.encode(train_texts), dataset.train.labels[rows], dataset.names, calib_folds=1
+        )
 
         def decide(texts: list[str], encoder=encoder, head=head) -> np.ndarray:
             return head.predict_proba(encoder.encode(texts)).argmax(axis=1)

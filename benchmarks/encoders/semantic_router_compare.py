@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.encoders.common import DATASETS, DEFAULT_DATA, DEFAULT_OUT, load_dataset, machine  # noqa: E402
+from benchmarks.encoders.common import DATASETS, DEFAULT_DATA, DEFAULT_OUT, load_dataset, machine
 
 
 def main() -> None:
@@ -66,13 +66,19 @@ def main() -> None:
                 shots = key.split("/")[0]
                 utterances: dict[str, list[str]] = {}
                 for i in rows:
-                    utterances.setdefault(dataset.names[dataset.train.labels[i]], []).append(dataset.train.texts[i])
-                routes = [Route(name=name, utterances=list(dict.fromkeys(u))) for name, u in utterances.items()]
+                    utterances.setdefault(dataset.names[dataset.train.labels[i]], []).append(
+                        dataset.train.texts[i]
+                    )
+                routes = [
+                    Route(name=name, utterances=list(dict.fromkeys(u))) for name, u in utterances.items()
+                ]
                 started = time.perf_counter()
                 router = IndexedRouter(encoder=encoder, routes=routes)
                 accuracy = router.evaluate(list(dataset.test.texts), test_labels)
                 by_shots.setdefault(shots, []).append(accuracy)
-                print(f"  {dataset_name} {encoder_name} {key}: {accuracy:.4f} ({time.perf_counter() - started:.1f} s)")
+                print(
+                    f"  {dataset_name} {encoder_name} {key}: {accuracy:.4f} ({time.perf_counter() - started:.1f} s)"
+                )
             for shots, scores in by_shots.items():
                 row = {
                     "dataset": dataset_name,

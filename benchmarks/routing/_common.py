@@ -7,7 +7,6 @@ encoder id and the SHA-256 of the texts, so re-running a benchmark does not re-e
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import subprocess
@@ -18,10 +17,12 @@ import numpy as np
 import numpy.typing as npt
 
 from classifiers.encoders.base import Encoder
+from classifiers.outcomes_cli import encode_with_cache
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
 OUT_DIR = REPO_ROOT / "benchmarks" / "out"
+EMBEDDINGS = OUT_DIR / "embeddings"
 
 
 def load_bench_encoder(name: str) -> Encoder:
@@ -31,26 +32,9 @@ def load_bench_encoder(name: str) -> Encoder:
     return load_encoder(name)
 
 
-def texts_sha256(texts: Sequence[str]) -> str:
-    digest = hashlib.sha256()
-    for text in texts:
-        digest.update(text.encode("utf-8"))
-        digest.update(b"\x00")
-    return digest.hexdigest()
-
-
 def encode_cached(encoder_name: str, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-    """Encode ``texts`` once per (encoder, texts) and reuse the ``.npy`` afterwards."""
-    cache_dir = OUT_DIR / "embeddings"
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"{encoder_name}_{texts_sha256(texts)[:20]}.npy"
-    if path.exists():
-        cached = np.load(path, allow_pickle=False)
-        if cached.shape[0] == len(texts):
-            return np.asarray(cached, dtype=np.float32)
-    vectors = load_bench_encoder(encoder_name).encode(texts)
-    np.save(path, vectors, allow_pickle=False)
-    return vectors
+    """Encode ``texts`` once per (encoder, texts); the same cache ``--cache-dir`` uses in the CLI."""
+    return encode_with_cache(load_bench_encoder(encoder_name), texts, EMBEDDINGS)
 
 
 def machine_facts() -> dict[str, str]:

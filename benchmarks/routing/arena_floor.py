@@ -101,6 +101,8 @@ def main() -> int:
                 )
         extra = {"cost_matched_random_mix": matched, "mean_cost_per_call_usd": per_call} | summary
         write_report(evaluation, OUT_DIR / "routing" / "arena" / label, extra=extra)
+        prices_path = OUT_DIR / "routing" / "arena" / label / "prices_per_call.json"
+        prices_path.write_text(json.dumps(per_call, indent=2) + "\n", encoding="utf-8")
     print(f"\nmean input tokens {input_tokens.mean():.0f}; frontier models: {', '.join(frontier_models)}")
     return 0
 

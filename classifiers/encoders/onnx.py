@@ -139,7 +139,7 @@ def _session(path: Path, threads: int) -> Any:
     options.log_severity_level = 3
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except (RuntimeError, ValueError, OSError) as exc:
+    except Exception as exc:  # onnxruntime's errors (InvalidProtobuf, Fail, ...) derive from Exception
         raise EncoderError(
             f"minilm-onnx: cannot load {path} ({exc}); rebuild it with "
             "`python -m classifiers.build_encoders --onnx --force`"

@@ -77,7 +77,7 @@ def _load_static_model(folder: Path) -> Any:
 
     try:
         return StaticModel.from_pretrained(folder)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except Exception as exc:  # e.g. safetensors' SafetensorError derives from Exception only
         raise EncoderError(
             f"static: cannot load {folder} ({exc}); rebuild it with "
             "`python -m classifiers.build_encoders --static --force`"

@@ -1,7 +1,8 @@
 """An OpenAI-compatible backend (OpenAI, vLLM, llama.cpp server, TGI, the simulator ...).
 
-One small class, one async method; the pooled HTTP client is injected and never built here. It
-knows nothing about how the backend was chosen.
+One small class, one async method; the pooled HTTP transport is injected and never built here.
+It knows nothing about how the backend was chosen. Requests go straight to the transport: the
+gateway wants none of a client's redirects, cookies or auth flows on the hot path.
 """
 
 from __future__ import annotations
@@ -19,20 +20,18 @@ from gateway.types import Endpoint
 class OpenAIBackend:
     def __init__(self, target: BackendTarget) -> None:
         self.target = target
-        self.timeout = httpx.Timeout(
-            connect=target.connect_s,
-            read=target.first_byte_s,
-            write=target.connect_s,
-            pool=target.connect_s,
-        )
+        self._timeout = {
+            "connect": target.connect_s,
+            "read": target.first_byte_s,
+            "write": target.connect_s,
+            "pool": target.connect_s,
+        }
         self._headers = {"content-type": "application/json", **target.auth_headers}
-
-    def url(self, endpoint: Endpoint) -> str:
-        return self.target.chat_url if endpoint == "chat" else self.target.completions_url
+        self._urls = {"chat": httpx.URL(target.chat_url), "completions": httpx.URL(target.completions_url)}
 
     async def send(
         self,
-        client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         endpoint: Endpoint,
         body: Mapping[str, Any],
         *,
@@ -40,11 +39,13 @@ class OpenAIBackend:
         request_id: str,
     ) -> httpx.Response:
         """Send the request and return once the response headers arrive; the caller owns the body."""
-        request = client.build_request(
+        request = httpx.Request(
             "POST",
-            self.url(endpoint),
+            self._urls[endpoint],
             content=upstream_body(body, self.target.model, stream=stream),
             headers={**self._headers, "x-request-id": request_id},
-            timeout=self.timeout,
+            extensions={"timeout": self._timeout},
         )
-        return await client.send(request, stream=True)
+        response = await transport.handle_async_request(request)
+        response.request = request
+        return response

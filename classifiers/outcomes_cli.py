@@ -144,8 +144,9 @@ def add_train_outcomes_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def eval_outcomes(args: argparse.Namespace, encoder_loader: EncoderLoader | None = None) -> int:
+    """Entry point of ``gateway eval --outcomes``; options the caller's parser lacks take their defaults."""
     try:
-        return _eval(args, encoder_loader or _default_loader)
+        return _eval(_with_defaults(args, add_outcomes_arguments), encoder_loader or _default_loader)
     except (ClassifierError, OSError) as exc:
         print(f"gateway eval: error: {_message(exc)}", file=sys.stderr)
         return EXIT_USAGE
@@ -153,10 +154,20 @@ def eval_outcomes(args: argparse.Namespace, encoder_loader: EncoderLoader | None
 
 def train_outcomes(args: argparse.Namespace, encoder_loader: EncoderLoader | None = None) -> int:
     try:
-        return _train(args, encoder_loader or _default_loader)
+        return _train(_with_defaults(args, _common_options), encoder_loader or _default_loader)
     except (ClassifierError, OSError) as exc:
         print(f"gateway train-outcomes: error: {_message(exc)}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _with_defaults(
+    args: argparse.Namespace, add: Callable[[argparse.ArgumentParser], None]
+) -> argparse.Namespace:
+    defaults = argparse.ArgumentParser(add_help=False)
+    add(defaults)
+    merged = vars(defaults.parse_args([]))
+    merged.update(vars(args))
+    return argparse.Namespace(**merged)
 
 
 def _message(exc: Exception) -> str:

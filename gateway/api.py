@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from gateway.errors import GatewayError, NotReady
 from gateway.health import CircuitBreakers
@@ -74,6 +74,51 @@ _COMPLETIONS_SCHEMA: dict[str, Any] = {
     }
 }
 
+# Documented answers: errors are always the OpenAI shape; the completion endpoints stream SSE when
+# asked to. Upstream 4xx bodies pass through as the backend wrote them, so only message and type
+# are required.
+_ERROR_RESPONSE: dict[str, Any] = {
+    "description": "an error in the OpenAI shape",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["message", "type"],
+                        "properties": {
+                            "message": {"type": "string"},
+                            "type": {"type": "string"},
+                            "param": {"type": ["string", "null"]},
+                            "code": {"type": ["string", "null"]},
+                        },
+                    }
+                },
+            }
+        }
+    },
+}
+_STREAMABLE: dict[str, Any] = {
+    "responses": {
+        "200": {
+            "description": "a completion; with `stream: true`, a server-sent event stream ending in `data: [DONE]`",
+            # Before OpenAPI 3.2, `schema` describes each event of a stream.
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["data"],
+                        "properties": {"data": {"type": "string"}},
+                    }
+                }
+            },
+        },
+        "default": _ERROR_RESPONSE,
+    }
+}
+
 
 def _state(request: Request) -> GatewayState:
     state: GatewayState = request.app.state.gateway
@@ -88,12 +133,12 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
 
 
-@router.post("/v1/chat/completions", openapi_extra=_CHAT_SCHEMA)
+@router.post("/v1/chat/completions", openapi_extra={**_CHAT_SCHEMA, **_STREAMABLE})
 async def chat_completions(request: Request) -> Response:
     return await _proxy(request).handle(request, "chat")
 
 
-@router.post("/v1/completions", openapi_extra=_COMPLETIONS_SCHEMA)
+@router.post("/v1/completions", openapi_extra={**_COMPLETIONS_SCHEMA, **_STREAMABLE})
 async def completions(request: Request) -> Response:
     return await _proxy(request).handle(request, "completions")
 
@@ -138,7 +183,7 @@ async def models(request: Request) -> Response:
     return _json({"object": "list", "data": data})
 
 
-@router.post("/v1/route", openapi_extra=_CHAT_SCHEMA)
+@router.post("/v1/route", openapi_extra={**_CHAT_SCHEMA, "responses": {"default": _ERROR_RESPONSE}})
 async def route(request: Request) -> Response:
     """Dry run: the decision for this request and why. Nothing is forwarded."""
     state = _state(request)
@@ -197,6 +242,6 @@ async def readyz(request: Request) -> Response:
     return _json({"ready": ready, **details}, status=200 if ready else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(request: Request) -> Response:
     return Response(exposition(_state(request).registry), media_type=CONTENT_TYPE_LATEST)

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from gateway.auth import ApiKey
 from gateway.cost import cost_usd, estimate_from_chars, estimate_usage
@@ -150,11 +154,13 @@ class Proxy:
         committed = await flight.active.forwarder.open(chat, decision)
         flight.committed, flight.attempts, flight.status = committed, committed.attempts, committed.status
         if chat.stream and committed.status < 400:
-            return StreamingResponse(
-                self._relay(flight, committed, chat, decision),
+            relay = self._relay(flight, committed, chat, decision)
+            return _RelayResponse(
+                relay,
                 status_code=committed.status,
                 media_type="text/event-stream",
                 headers={**self._headers(flight, decision, committed), **_SSE_HEADERS},
+                on_end=functools.partial(self._abandoned, flight, committed),
             )
         return await self._whole(flight, committed, decision)
 
@@ -236,12 +242,24 @@ class Proxy:
             flight.status, flight.error_type = CLIENT_CLOSED, "client_disconnected"
             raise
         finally:
-            flight.upstream_s = time.perf_counter() - committed.started
-            await committed.aclose()
             flight.usage = sse.usage or estimate_from_chars(decision.prompt_tokens, sse.text_chars)
-            if self.state.metrics is not None:
-                self.state.metrics.in_flight.dec()
-            self._finish(flight)
+            await self._end_stream(flight, committed)
+
+    async def _abandoned(self, flight: _Flight, committed: Committed) -> None:
+        # The response ended before the relay ran (the client left before the body started).
+        if not flight.done:
+            flight.status, flight.error_type = CLIENT_CLOSED, "client_disconnected"
+            await self._end_stream(flight, committed)
+
+    async def _end_stream(self, flight: _Flight, committed: Committed) -> None:
+        """Close the upstream and record the request, once, however the stream ended."""
+        if flight.done:
+            return
+        flight.upstream_s = time.perf_counter() - committed.started
+        await committed.aclose()
+        if self.state.metrics is not None:
+            self.state.metrics.in_flight.dec()
+        self._finish(flight)
 
     @staticmethod
     def _interrupted(flight: _Flight, committed: Committed, exc: GatewayError) -> None:
@@ -329,6 +347,25 @@ class Proxy:
         return Response(
             exc.body_bytes(), status_code=exc.status, headers=headers, media_type="application/json"
         )
+
+
+class _RelayResponse(StreamingResponse):
+    """A stream whose upstream is closed and recorded even if its body never started."""
+
+    def __init__(
+        self, content: AsyncIterator[bytes], *, on_end: Callable[[], Awaitable[None]], **kwargs: Any
+    ) -> None:
+        super().__init__(content, **kwargs)
+        self._relay = content
+        self._on_end = on_end
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._relay.aclose()  # type: ignore[attr-defined]
+                await self._on_end()
 
 
 class _DisconnectWatcher:

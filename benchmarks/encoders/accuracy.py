@@ -87,8 +87,12 @@ def main() -> None:
                     }
                     results.append(row)
                     print(json.dumps(row), flush=True)
-    report = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "results": results}
-    (args.out / "accuracy.json").write_text(json.dumps(report, indent=1))
+    # Merge with an earlier run's rows for other encoders, so encoders can be run one at a time.
+    path = args.out / "accuracy.json"
+    earlier = json.loads(path.read_text())["results"] if path.is_file() else []
+    kept = [row for row in earlier if row["encoder"] not in args.encoders]
+    report = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "results": kept + results}
+    path.write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

@@ -144,3 +144,12 @@ def test_floor_mode_without_prices_and_unknown_encoder(
     )
     assert train_outcomes(args) == 2
     assert "unknown encoder 'nope'" in capsys.readouterr().err
+
+
+def test_eval_accepts_a_namespace_from_a_parser_without_outcome_options(
+    outcomes_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The route-classifier eval parser only knows --outcomes, --out and --encoder.
+    args = argparse.Namespace(outcomes=outcomes_csv, out=None, encoder="hash", artefact=None)
+    assert eval_outcomes(args) == 0
+    assert "APGR" in capsys.readouterr().out

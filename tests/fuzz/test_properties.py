@@ -120,7 +120,9 @@ def check_answer(gw: InProcessGateway, response: httpx.Response, calls_before: i
     assert_safe_headers(response.headers.raw)
     if status >= 500:
         assert status in UPSTREAM_STATUSES, (status, response.text[:300])
-        assert gw.upstream_calls() > calls_before, "a 5xx without asking the upstream"
+        # Either the upstream failed just now, or earlier failures opened its circuit breaker.
+        asked = gw.upstream_calls() > calls_before
+        assert asked or b'"no_healthy_backend"' in response.content, (status, response.text[:300])
     if status >= 400:
         assert_openai_error(response.content, status)
         return
@@ -210,7 +212,7 @@ def test_any_header_values(gw: InProcessGateway, rid: str, route: str | None, pa
         headers[OVERRIDE_HEADER] = route
     body = orjson.dumps({"model": "auto", "messages": [{"role": "user", "content": "extract"}], "prompt": "x"})
     before = gw.upstream_calls()
-    response = gw.request("POST", path, content=body, headers={k: v.strip() for k, v in headers.items()})
+    response = gw.request("POST", path, content=body, headers={k: v.strip().encode("latin-1") for k, v in headers.items()})
     check_answer(gw, response, before)
     if rid.strip() and response.headers.get("x-request-id") != rid.strip():
         assert len(response.headers["x-request-id"]) == 32

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from prometheus_client import CollectorRegistry
 
 from gateway.auth import ApiKey, Budget, KeyLimits, KeyRing
 from gateway.errors import Forbidden, NotReady, RateLimited
-from gateway.limits import AccessControl, Charge, MemoryStore, Meter, StoreUnavailable
+from gateway.limits import AccessControl, Charge, MemoryStore, Meter, Reading, StoreUnavailable
 from gateway.metrics import GatewayMetrics
 from gateway.runtime import compile_policy
 from gateway.types import ChatRequest, Decision, Reason, Usage
@@ -27,7 +29,7 @@ async def test_counts_up_to_the_limit_then_refuses_without_counting() -> None:
 
 
 async def test_window_resets_at_the_minute_boundary() -> None:
-    clock = FakeClock(1_700_000_040.0)  # 40 s into a minute
+    clock = FakeClock(1_700_000_020.0)  # 40 s into a minute
     store = MemoryStore(clock)
     assert (await store.check([meter(1)]))[0].allowed
     refused = (await store.check([meter(1)]))[0]
@@ -170,29 +172,31 @@ async def test_budget_downgrade_that_cannot_serve_the_request_rejects() -> None:
     f = Fixture()
     k = key(budget=Budget(nano_usd=1_000, window_s=86_400, reject=False, downgrade_route="small"))
     f.access.settle(k, Usage(prompt_tokens=1000), f.runtime.backends["big-a"])
-    too_big_for_small = decision(prompt_tokens=7_000)  # small-a has 1000 tokens, big-a 8000
+    too_big_for_small = decision(prompt_tokens=9_000)  # route small: small-a 1000 tokens, big-a 8000
     with pytest.raises(RateLimited, match="cannot serve"):
         await f.access.admit(k, request(), too_big_for_small, f.runtime)
 
 
 async def test_allowed_routes_move_automatic_decisions_and_refuse_explicit_ones() -> None:
     f = Fixture()
-    k = key(routes=("small", "rag"))
+    k = key(routes=("small", "long_context"))
     moved = await f.access.admit(k, request(), decision("frontier"), f.runtime)
     assert moved.route == "small" and moved.reason is Reason.ALLOWED_ROUTES
-    # the first allowed route that fits: rag-a fits 2000 tokens, small-a does not
-    fits_rag = await f.access.admit(k, request(), decision("frontier", prompt_tokens=2000), f.runtime)
-    assert fits_rag.route == "rag"
+    assert moved.backends == ("small-a", "big-a")
+    # the first allowed route that fits: small's backends hold 8000 tokens at most, long-a 100000
+    fits_long = await f.access.admit(k, request(), decision("frontier", prompt_tokens=9000), f.runtime)
+    assert fits_long.route == "long_context" and fits_long.backends == ("long-a",)
+    k = key(routes=("small", "rag"))
     with pytest.raises(Forbidden, match="may not use route 'frontier'"):
         await f.access.admit(k, request(), decision("frontier", Reason.PINNED), f.runtime)
     with pytest.raises(Forbidden, match="none of its routes"):
-        await f.access.admit(k, request(), decision("frontier", prompt_tokens=7000), f.runtime)
+        await f.access.admit(k, request(), decision("frontier", prompt_tokens=9000), f.runtime)
     allowed = decision("rag")
     assert await f.access.admit(k, request(), allowed, f.runtime) is allowed
 
 
 class DownStore(MemoryStore):
-    async def check(self, meters: object) -> tuple[()]:  # type: ignore[override]
+    async def check(self, meters: Sequence[Meter]) -> tuple[Reading, ...]:
         raise StoreUnavailable("down")
 
 

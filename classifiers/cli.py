@@ -61,7 +61,9 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Print accuracy, macro-F1, per-label scores and the confusion matrix; "
         "with --out also write report.json, confusion_matrix.png and reliability.png.",
     )
-    parser.add_argument("artefact", type=Path, help="artefact directory written by `gateway train`")
+    parser.add_argument(
+        "artefact", type=Path, nargs="?", help="artefact directory written by `gateway train`"
+    )
     parser.add_argument("testset", type=Path, nargs="?", help="labelled test set (.jsonl or .csv)")
     parser.add_argument("--out", type=Path, metavar="REPORT_DIR", help="directory for report files")
     parser.add_argument(
@@ -76,6 +78,9 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="evaluate cost/quality routing against recorded outcomes instead",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    from classifiers.outcomes import add_outcomes_arguments
+
+    add_outcomes_arguments(parser)
     parser.set_defaults(func=_guarded("eval", run_eval))
     return parser
 
@@ -124,8 +129,8 @@ def run_train(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     if args.outcomes is not None:
         return _eval_outcomes(args)
-    if args.testset is None:
-        print("gateway eval: error: give a TESTSET (or --outcomes FILE)", file=sys.stderr)
+    if args.artefact is None or args.testset is None:
+        print("gateway eval: error: give ARTEFACT and TESTSET (or --outcomes FILE)", file=sys.stderr)
         return EXIT_USAGE
 
     from classifiers.artefact import load_artefact, read_meta

@@ -119,7 +119,7 @@ def _plot(evaluation: Evaluation, path: Path) -> None:
             [e["mean_cost"] for e in static],
             [e["mean_quality"] for e in static],
             marker="s",
-            linestyle="--",
+            linestyle="none",
             label="best single backend for floor",
         )
         oracle = base["oracle"]

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from classifiers.errors import ClassifierError
 from gateway.admin import admin_router
 from gateway.api import router
-from gateway.classify import RouteClassifier, build_classifier
+from gateway.classify import RouteClassifier, build_classifier, build_cost_quality
 from gateway.config import ClassifierSettings, Policy, load_policy
 from gateway.decision_log import DecisionLog
 from gateway.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound
@@ -34,6 +34,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.multiproc import mark_worker_dead
 from gateway.proxy import Proxy
 from gateway.record import Recorder
+from gateway.runtime import compile_policy
 from gateway.settings import Settings
 from gateway.shutdown import Drain
 from gateway.state import GatewayState
@@ -111,6 +112,8 @@ def create_app(
                 await state.access.aclose()
             if state.classifier is not None:
                 await state.classifier.aclose()
+            for step in state.cost_quality.values():
+                await step.classifier.aclose()
             if decision_log is not None:
                 decision_log.close()
             mark_worker_dead()
@@ -194,6 +197,13 @@ async def _load(state: GatewayState, policy: Policy, factory: ClassifierFactory)
                 state.metrics.classifier_info.labels(
                     d.get("encoder", "?"), d.get("head", "?"), d.get("artefact", "?")
                 ).set(1)
+        if state.settings.classifier_enabled:
+            runtime = compile_policy(policy)
+            for route, spec in policy.routes.items():
+                if spec.cost_quality is not None:
+                    step = await asyncio.to_thread(build_cost_quality, runtime, route, spec.cost_quality)
+                    await step.classifier.start()
+                    state.cost_quality[route] = step
         state.activate(policy)
         log.info("policy %s (%s) active", policy.name, state.active.runtime.version if state.active else "?")
     except (ClassifierError, GatewayError, OSError, ValueError, RuntimeError) as exc:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from gateway.config import ClassifierSettings
+from gateway.config import ClassifierSettings, CostQuality
+from gateway.runtime import Runtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,49 @@ def build_classifier(settings: ClassifierSettings) -> BatchingRouteClassifier:
     )
     labels = tuple(getattr(model, "labels", ()))
     return BatchingRouteClassifier(batching, labels, description)
+
+
+# Prices are compared for a nominal request, so a backend's rank does not depend on one query.
+NOMINAL_PROMPT_TOKENS = 1_000
+NOMINAL_COMPLETION_TOKENS = 250
+
+
+@dataclass(frozen=True, slots=True)
+class CostQualityStep:
+    """A route's cost/quality chooser and the map from outcome names back to backend names."""
+
+    classifier: RouteClassifier
+    backend_for: dict[str, str]
+    knob: float
+
+
+def build_cost_quality(runtime: Runtime, route: str, settings: CostQuality) -> CostQualityStep:
+    """Load the artefact and encoder for one route's cost/quality step. Slow: call it off the loop."""
+    from classifiers.encoders import load_encoder
+    from classifiers.outcomes import load_artefact
+    from classifiers.outcomes_serving import CostQualityModel
+    from classifiers.serving import BatchingClassifier
+
+    backends = runtime.routes[route]
+    name_of = {b: settings.outcome_names.get(b, runtime.backends[b].model) for b in backends}
+    prices = {
+        name_of[b]: NOMINAL_PROMPT_TOKENS * runtime.backends[b].price_in_per_token
+        + NOMINAL_COMPLETION_TOKENS * runtime.backends[b].price_out_per_token
+        for b in backends
+    }
+    knob = settings.threshold if settings.threshold is not None else settings.quality_floor
+    assert knob is not None  # the config model requires exactly one
+    model = CostQualityModel(
+        encoder=load_encoder(settings.encoder),
+        router=load_artefact(settings.artefact),
+        candidates=tuple(name_of[b] for b in backends),
+        prices=prices,
+        knob=knob,
+    )
+    batching = BatchingClassifier(model, max_batch=32, max_wait_ms=2.0, cache_size=20_000)
+    description = {"encoder": settings.encoder, "artefact": settings.artefact.name, "head": "cost_quality"}
+    classifier = BatchingRouteClassifier(batching, model.labels, description)
+    return CostQualityStep(classifier, {v: k for k, v in name_of.items()}, knob)
 
 
 def _head_kind(model: Any) -> str:

@@ -66,9 +66,33 @@ class Backend(_Strict):
         return value
 
 
+class CostQuality(_Strict):
+    """Pick among a route's backends by predicted quality and price (docs/cost-quality-routing.md)."""
+
+    artefact: Path
+    encoder: str = "minilm"
+    threshold: float | None = Field(
+        default=None, ge=0, le=1, description="two-backend artefacts: p(cheap is good enough) needed"
+    )
+    quality_floor: float | None = Field(
+        default=None, description="N-backend artefacts: the quality the cheapest choice must reach"
+    )
+    outcome_names: dict[Name, str] = Field(
+        default_factory=dict,
+        description="backend name -> its name in the outcomes data (default: the backend's model)",
+    )
+
+    @model_validator(mode="after")
+    def _one_knob(self) -> CostQuality:
+        if (self.threshold is None) == (self.quality_floor is None):
+            raise ValueError("set exactly one of threshold (two-backend) or quality_floor (N backends)")
+        return self
+
+
 class Route(_Strict):
     backends: tuple[Name, ...] = Field(min_length=1)
     description: str = ""
+    cost_quality: CostQuality | None = None
 
 
 class OverrideRule(_Strict):
@@ -165,6 +189,12 @@ class Policy(_Strict):
             for backend in spec.backends:
                 if backend not in known:
                     raise ValueError(f"routes.{route}: unknown backend {backend!r}")
+            if spec.cost_quality is not None:
+                for backend in spec.cost_quality.outcome_names:
+                    if backend not in spec.backends:
+                        raise ValueError(
+                            f"routes.{route}.cost_quality.outcome_names: {backend!r} is not a backend of this route"
+                        )
         routes = set(self.routes)
 
         def need_route(where: str, route: str) -> None:
@@ -229,6 +259,19 @@ def parse_policy(text: str, path: Path) -> Policy:
 
 def _resolve_paths(policy: Policy, base: Path) -> Policy:
     """Artefact paths in a policy are relative to the policy file."""
+    routes = {
+        name: route.model_copy(
+            update={
+                "cost_quality": route.cost_quality.model_copy(
+                    update={"artefact": (base / route.cost_quality.artefact).resolve()}
+                )
+            }
+        )
+        if route.cost_quality is not None
+        else route
+        for name, route in policy.routes.items()
+    }
+    policy = policy.model_copy(update={"routes": routes})
     if policy.classifier is None:
         return policy
     clf = policy.classifier

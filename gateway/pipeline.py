@@ -21,7 +21,7 @@ from typing import Any
 
 from classifiers.textsel import select_prompt_text, select_text
 from gateway import rules
-from gateway.classify import RouteClassifier, Verdict
+from gateway.classify import CostQualityStep, RouteClassifier, Verdict
 from gateway.config import TextSelection
 from gateway.runtime import Runtime
 from gateway.tokens import TokenCounter
@@ -38,8 +38,11 @@ class Pipeline:
         counter: TokenCounter,
         classifier: RouteClassifier | None,
         text: TextSelection | None = None,
+        *,
+        cost_quality: Mapping[str, CostQualityStep] | None = None,
     ) -> None:
         self.runtime = runtime
+        self.cost_quality = dict(cost_quality or {})
         self.counter = counter
         self.classifier = classifier
         self.text = text or TextSelection()
@@ -79,6 +82,13 @@ class Pipeline:
                 explanation="no rule applied and no classifier verdict; default route",
                 prompt_tokens=ctx.prompt_tokens,
             )
+        step = self.cost_quality.get(decision.route)
+        if step is not None and decision.reason is not Reason.PINNED:
+            text = ctx.routing_text or self._routing_text(request)
+            verdict = await step.classifier.classify(text)
+            embed_s += verdict.embed_s
+            classify_s += verdict.classify_s
+            decision = _cost_quality(decision, verdict, step)
         decision = rules.eligible(decision, ctx, runtime)
         timings = StageTimings(ctx.tokenize_seconds, rules_s, embed_s, classify_s)
         return dataclasses.replace(decision, timings=timings)
@@ -151,3 +161,21 @@ def _approx_chars(body: Mapping[str, Any]) -> int:
     if isinstance(prompt, list):
         return sum(len(p) for p in prompt if isinstance(p, str))
     return 0
+
+
+def _cost_quality(decision: Decision, verdict: Verdict, step: CostQualityStep) -> Decision:
+    """Put the backend the cost/quality chooser picked first; the others stay as fallbacks."""
+    chosen = step.backend_for.get(verdict.label)
+    if chosen is None or chosen not in decision.backends:
+        return decision
+    ordered = (chosen, *(b for b in decision.backends if b != chosen))
+    predicted = ", ".join(f"{step.backend_for.get(k, k)}={v:.2f}" for k, v in verdict.probabilities)
+    return dataclasses.replace(
+        decision,
+        backends=ordered,
+        reason=Reason.COST_QUALITY,
+        explanation=(
+            f"{decision.explanation}; cost/quality chose {chosen!r} "
+            f"(predicted quality {predicted}; knob {step.knob:g})"
+        ),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from gateway.classify import build_classifier
+from gateway.classify import build_classifier, build_cost_quality
 from gateway.config import Policy, PolicyError
 from gateway.parse import parse_request
 from gateway.pipeline import Pipeline
@@ -31,8 +31,16 @@ async def decide_once(policy: Policy, query: str, *, use_classifier: bool = True
     if use_classifier and settings is not None and settings.enabled:
         classifier = build_classifier(settings)
         await classifier.start()
+    steps = {}
+    if use_classifier:
+        for route, spec in policy.routes.items():
+            if spec.cost_quality is not None:
+                steps[route] = build_cost_quality(runtime, route, spec.cost_quality)
+                await steps[route].classifier.start()
     try:
-        pipeline = Pipeline(runtime, TokenCounter(), classifier, settings.text if settings else None)
+        pipeline = Pipeline(
+            runtime, TokenCounter(), classifier, settings.text if settings else None, cost_quality=steps
+        )
         body = orjson.dumps(
             {"model": policy.virtual_models[0], "messages": [{"role": "user", "content": query}]}
         )
@@ -43,6 +51,8 @@ async def decide_once(policy: Policy, query: str, *, use_classifier: bool = True
     finally:
         if classifier is not None:
             await classifier.aclose()
+        for step in steps.values():
+            await step.classifier.aclose()
     return {"policy": policy.name, "policy_version": runtime.version, **decision.as_dict()}
 
 

@@ -8,7 +8,7 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from gateway.backends.openai import OpenAIBackend
-from gateway.classify import RouteClassifier
+from gateway.classify import CostQualityStep, RouteClassifier
 from gateway.config import Policy
 from gateway.forward import BackendHealth, Forwarder
 from gateway.health import CircuitBreakers, CircuitState
@@ -47,6 +47,7 @@ class GatewayState:
     load_error: str | None = field(default=None)
     drain: Drain = field(default_factory=Drain)
     access: AccessControl | None = None  # None: no keys configured, authentication off
+    cost_quality: dict[str, CostQualityStep] = field(default_factory=dict)  # route -> chooser
 
     def activate(self, policy: Policy) -> Active:
         runtime = compile_policy(policy)
@@ -57,6 +58,7 @@ class GatewayState:
             self.counter,
             self.classifier if use_classifier else None,
             settings.text if settings is not None else None,
+            cost_quality={r: step for r, step in self.cost_quality.items() if r in runtime.routes},
         )
         backends = {name: OpenAIBackend(target) for name, target in runtime.backends.items()}
         breaker_settings = policy.forwarding.circuit_breaker

@@ -41,7 +41,7 @@ def test_excluded_prompts_leave_the_evaluation(outcomes_csv: Path) -> None:
 
 
 def test_splits_are_seeded_and_disjoint() -> None:
-    groups = tuple("a" * 1 if i < 10 else "b" for i in range(30))
+    groups = tuple("a" if i < 10 else "b" for i in range(30))
     half = split_half(groups, seed=1)
     assert half.sum() == 5 + 10
     assert np.array_equal(half, split_half(groups, seed=1))

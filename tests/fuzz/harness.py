@@ -13,7 +13,7 @@ returns must come after the upstream was asked (``UPSTREAM_STATUSES``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +96,7 @@ class InProcessGateway:
         path: str,
         *,
         content: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | Mapping[bytes, bytes] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         async def send() -> httpx.Response:
@@ -106,7 +106,10 @@ class InProcessGateway:
 
     def post_json(self, path: str, body: object, headers: Mapping[str, str] | None = None) -> httpx.Response:
         return self.request(
-            "POST", path, content=orjson.dumps(body), headers={"content-type": "application/json", **(headers or {})}
+            "POST",
+            path,
+            content=orjson.dumps(body),
+            headers={"content-type": "application/json", **(headers or {})},
         )
 
     def raw(
@@ -145,7 +148,8 @@ async def raw_asgi(
         "state": {},
     }
     pending = [
-        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1} for i, chunk in enumerate(chunks)
+        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
+        for i, chunk in enumerate(chunks)
     ] or [{"type": "http.request", "body": b"", "more_body": False}]
     finished = asyncio.Event()
     status = 0
@@ -158,7 +162,7 @@ async def raw_asgi(
         await finished.wait()
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         nonlocal status
         if message["type"] == "http.response.start":
             status = message["status"]
@@ -193,7 +197,7 @@ def running_gateway(upstream: MockUpstream | None = None) -> Iterator[InProcessG
     app = create_app(
         Settings(max_body_bytes=MAX_BODY_BYTES),
         policy=parse_policy(POLICY_YAML, Path("fuzz.yaml")),
-        classifier_factory=keyword_factory,
+        classifier_factory=keyword_factory,  # type: ignore[arg-type]  # the fake's attributes live on its class
         transport=upstream.transport(),
         registry=CollectorRegistry(),
     )

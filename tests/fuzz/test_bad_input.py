@@ -75,17 +75,17 @@ def test_not_a_json_object_is_400(gw: InProcessGateway, path: str, body: bytes) 
 
 
 def test_paired_surrogate_escape_is_valid(gw: InProcessGateway) -> None:
-    r = gw.request("POST", CHAT, content=b'{"model":"auto","messages":[{"role":"user","content":"hi \\ud83d\\ude00"}]}')
+    r = gw.request(
+        "POST", CHAT, content=b'{"model":"auto","messages":[{"role":"user","content":"hi \\ud83d\\ude00"}]}'
+    )
     assert r.status_code == 200
     assert received(gw)["messages"][0]["content"] == "hi \U0001f600"
 
 
 # -- wrong types for every field the gateway reads -------------------------------------------------
-WRONG = [1, 1.5, True, None, [], {}, "", " "]
-
-
 def _cases() -> list[tuple[str, dict[str, Any], str]]:
     cases: list[tuple[str, dict[str, Any], str]] = []
+    v: Any
     for v in (1, True, [], {}, "", "   ", None, ["auto"]):
         cases.append((CHAT, {**chat(), "model": v}, "model"))
     for v in (None, [], {}, "hi", 1, True):
@@ -101,7 +101,9 @@ def _cases() -> list[tuple[str, dict[str, Any], str]]:
         cases.append((CHAT, {**chat(), "messages": [{"role": role}]}, "messages[0].content"))
         cases.append((CHAT, {**chat(), "messages": [{"role": role, "content": None}]}, "messages[0].content"))
     good = {"role": "user", "content": "hi"}
-    cases.append((CHAT, {**chat(), "messages": [good, {"role": "user", "content": 5}]}, "messages[1].content"))
+    cases.append(
+        (CHAT, {**chat(), "messages": [good, {"role": "user", "content": 5}]}, "messages[1].content")
+    )
     for v in ("true", 1, 0, [], {}, "yes"):
         cases.append((CHAT, chat(stream=v), "stream"))
     for v in ("x", 1, [], True, ["include_usage"]):
@@ -203,7 +205,11 @@ def test_unknown_fields_reach_the_upstream_untouched(gw: InProcessGateway) -> No
         "": "empty key",
         "stop": None,
     }
-    sent = {"model": "auto", "messages": [{"role": "user", "content": "extract a\x00b", "name": "x"}], **extra}
+    sent = {
+        "model": "auto",
+        "messages": [{"role": "user", "content": "extract a\x00b", "name": "x"}],
+        **extra,
+    }
     r = gw.post_json(CHAT, sent)
     assert r.status_code == 200, r.text
     assert received(gw) == {**sent, "model": "m-small"}
@@ -215,7 +221,11 @@ def test_stream_options_keep_unknown_keys(gw: InProcessGateway) -> None:
     assert r.status_code == 200
     got = received(gw)
     # The gateway asks for usage on the client's behalf and changes nothing else.
-    assert got == {**sent, "model": "m-small", "stream_options": {"include_usage": True, "vendor_flag": [1, 2]}}
+    assert got == {
+        **sent,
+        "model": "m-small",
+        "stream_options": {"include_usage": True, "vendor_flag": [1, 2]},
+    }
     assert b'"usage":{' not in r.content
 
 
@@ -236,7 +246,9 @@ def test_deep_nesting_is_a_clean_400(gw: InProcessGateway, where: str, depth: in
     elif where == "tool_calls":
         body = b'{"model":"auto","messages":[{"role":"assistant","tool_calls":' + nested + b"}]}"
     else:
-        body = b'{"model":"auto","messages":[{"role":"user","content":[{"type":"text","x":' + nested + b"}]}]}"
+        body = (
+            b'{"model":"auto","messages":[{"role":"user","content":[{"type":"text","x":' + nested + b"}]}]}"
+        )
     before = gw.upstream_calls()
     error = error_of(gw, CHAT, body)
     assert error["code"] == "invalid_json"
@@ -247,7 +259,9 @@ def test_nesting_at_the_limit_is_forwarded(gw: InProcessGateway) -> None:
     # 254 levels in all (the body object, then the array of messages, the message, ...).
     deep = json.loads("[" * 250 + "]" * 250)
     messages = [{"role": "assistant", "tool_calls": deep}, {"role": "user", "content": "extract it"}]
-    r = gw.post_json(CHAT, {"model": "auto", "messages": messages, "metadata": json.loads("[" * 253 + "]" * 253)})
+    r = gw.post_json(
+        CHAT, {"model": "auto", "messages": messages, "metadata": json.loads("[" * 253 + "]" * 253)}
+    )
     assert r.status_code == 200, r.text
     assert received(gw)["messages"] == messages
 
@@ -295,7 +309,9 @@ def test_body_over_the_limit_without_trusting_content_length(
     assert_safe_headers(r.headers)
 
 
-@pytest.mark.parametrize("value", [b"\xb2", b"\xb9\xb3", b"-1", b"abc", b"1e9", b" 12", b"", b"99999999999999999999"])
+@pytest.mark.parametrize(
+    "value", [b"\xb2", b"\xb9\xb3", b"-1", b"abc", b"1e9", b" 12", b"", b"99999999999999999999"]
+)
 def test_odd_content_length_values_never_5xx(gw: InProcessGateway, value: bytes) -> None:
     body = orjson.dumps(chat())
     r = gw.raw("POST", CHAT, headers=((b"content-length", value),), chunks=[body])
@@ -346,7 +362,10 @@ def test_bad_route_override_is_400_and_not_echoed_in_headers(
     gw: InProcessGateway, path: str, value: bytes
 ) -> None:
     r = gw.raw(
-        "POST", path, headers=(*JSON_HEADERS, (OVERRIDE_HEADER.encode(), value)), chunks=[orjson.dumps(chat())]
+        "POST",
+        path,
+        headers=(*JSON_HEADERS, (OVERRIDE_HEADER.encode(), value)),
+        chunks=[orjson.dumps(chat())],
     )
     assert r.status == 400, (r.status, r.body[:200])
     assert assert_openai_error(r.body, r.status)["code"] == "route_not_allowed"
@@ -356,7 +375,9 @@ def test_bad_route_override_is_400_and_not_echoed_in_headers(
 
 @pytest.mark.parametrize("value", UNSAFE_VALUES, ids=lambda v: repr(v[:20]))
 def test_odd_authorization_is_neither_forwarded_nor_echoed(gw: InProcessGateway, value: bytes) -> None:
-    r = gw.raw("POST", CHAT, headers=(*JSON_HEADERS, (b"authorization", value)), chunks=[orjson.dumps(chat())])
+    r = gw.raw(
+        "POST", CHAT, headers=(*JSON_HEADERS, (b"authorization", value)), chunks=[orjson.dumps(chat())]
+    )
     assert r.status == 200, r.body[:200]
     assert_safe_headers(r.headers)
     assert gw.upstream.calls[-1]["_auth"] is None  # the client's credentials never go upstream
@@ -374,7 +395,14 @@ def test_many_and_repeated_headers(gw: InProcessGateway) -> None:
 # -- content types, methods, paths ---------------------------------------------------------------------
 @pytest.mark.parametrize(
     "content_type",
-    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data", "application/json; charset=latin-1", "\x01"],
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+        "application/json; charset=latin-1",
+        "\x01",
+    ],
 )
 def test_content_type_is_not_trusted_the_body_decides(gw: InProcessGateway, content_type: str | None) -> None:
     headers = [] if content_type is None else [(b"content-type", content_type.encode("latin-1"))]
@@ -397,7 +425,14 @@ def test_wrong_method_is_405_in_openai_shape(gw: InProcessGateway, method: str, 
 
 
 @pytest.mark.parametrize(
-    "path", ["/v1/chat/completions/", "/v1//chat/completions", "/V1/CHAT/COMPLETIONS", "/v1/chat/completions%00", "/" + "a" * 10_000]
+    "path",
+    [
+        "/v1/chat/completions/",
+        "/v1//chat/completions",
+        "/V1/CHAT/COMPLETIONS",
+        "/v1/chat/completions%00",
+        "/" + "a" * 10_000,
+    ],
 )
 def test_unknown_paths_are_404_in_openai_shape(gw: InProcessGateway, path: str) -> None:
     r = gw.raw("POST", path, headers=JSON_HEADERS, chunks=[orjson.dumps(chat())])
@@ -409,7 +444,9 @@ def test_unknown_paths_are_404_in_openai_shape(gw: InProcessGateway, path: str) 
 
 # -- model names ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "model", ["x" * 50_000, "auto\x00", "auto\r\nx-evil: 1", "m-small ", "\u202eotua", "../../etc/passwd"], ids=lambda m: repr(m[:16])
+    "model",
+    ["x" * 50_000, "auto\x00", "auto\r\nx-evil: 1", "m-small ", "\u202eotua", "../../etc/passwd"],
+    ids=lambda m: repr(m[:16]),
 )
 def test_odd_model_names_are_404_and_not_forwarded(gw: InProcessGateway, model: str) -> None:
     before = gw.upstream_calls()

@@ -80,7 +80,11 @@ valid_completion = st.fixed_dictionaries(
         "model": st.sampled_from(MODELS),
         "prompt": texts.filter(bool) | st.lists(st.text(max_size=20), min_size=1, max_size=3),
     },
-    optional={"stream": st.booleans(), "max_tokens": st.integers(min_value=1, max_value=5000), "echo": json_values},
+    optional={
+        "stream": st.booleans(),
+        "max_tokens": st.integers(min_value=1, max_value=5000),
+        "echo": json_values,
+    },
 )
 
 
@@ -140,7 +144,9 @@ def check_answer(gw: InProcessGateway, response: httpx.Response, calls_before: i
 
 def post(gw: InProcessGateway, path: str, body: bytes, headers: dict[str, str] | None = None) -> None:
     before = gw.upstream_calls()
-    response = gw.request("POST", path, content=body, headers={"content-type": "application/json", **(headers or {})})
+    response = gw.request(
+        "POST", path, content=body, headers={"content-type": "application/json", **(headers or {})}
+    )
     check_answer(gw, response, before)
 
 
@@ -210,9 +216,16 @@ def test_any_header_values(gw: InProcessGateway, rid: str, route: str | None, pa
     headers = {"x-request-id": rid, "authorization": f"Bearer {rid}"}
     if route is not None:
         headers[OVERRIDE_HEADER] = route
-    body = orjson.dumps({"model": "auto", "messages": [{"role": "user", "content": "extract"}], "prompt": "x"})
+    body = orjson.dumps(
+        {"model": "auto", "messages": [{"role": "user", "content": "extract"}], "prompt": "x"}
+    )
     before = gw.upstream_calls()
-    response = gw.request("POST", path, content=body, headers={k: v.strip().encode("latin-1") for k, v in headers.items()})
+    response = gw.request(
+        "POST",
+        path,
+        content=body,
+        headers={k.encode(): v.strip().encode("latin-1") for k, v in headers.items()},
+    )
     check_answer(gw, response, before)
     if rid.strip() and response.headers.get("x-request-id") != rid.strip():
         assert len(response.headers["x-request-id"]) == 32
@@ -233,6 +246,9 @@ def test_any_header_bytes(gw: InProcessGateway, raw_headers: list[tuple[bytes, b
     body = orjson.dumps({"model": "auto", "messages": [{"role": "user", "content": "extract"}]})
     response = gw.raw("POST", path, headers=raw_headers, chunks=[body])
     assert_safe_headers(response.headers)
-    assert response.status < 500 or response.status in UPSTREAM_STATUSES, (response.status, response.body[:200])
+    assert response.status < 500 or response.status in UPSTREAM_STATUSES, (
+        response.status,
+        response.body[:200],
+    )
     if response.status >= 400:
         assert_openai_error(response.body, response.status)

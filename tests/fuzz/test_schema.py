@@ -15,8 +15,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis import Case, GenerationMode
-from schemathesis import checks
+from schemathesis import Case, GenerationMode, checks
 
 from tests.fuzz.harness import UPSTREAM_STATUSES, InProcessGateway, assert_openai_error, assert_safe_headers
 
@@ -33,7 +32,7 @@ OPERATIONS = [
 MODES = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
 
 
-def send(gw: InProcessGateway, case: Case) -> httpx.Response:
+def send(gw: InProcessGateway, case: Case[Any]) -> httpx.Response:
     kwargs = case.as_transport_kwargs(base_url="http://gw.test")
     content: bytes | None
     if "json" in kwargs:
@@ -42,11 +41,15 @@ def send(gw: InProcessGateway, case: Case) -> httpx.Response:
         data = kwargs.get("data")
         content = data.encode() if isinstance(data, str) else data
     headers = {k: v for k, v in (kwargs.get("headers") or {}).items() if k.lower() != "content-length"}
-    return gw.request(kwargs["method"], kwargs["url"], content=content, headers=headers, params=kwargs.get("params"))
+    return gw.request(
+        kwargs["method"], kwargs["url"], content=content, headers=headers, params=kwargs.get("params")
+    )
 
 
 # Operations without parameters or a body have no invalid input to generate.
-CASES = [(m, p, mode) for m, p in OPERATIONS for mode in MODES if m == "POST" or mode is GenerationMode.POSITIVE]
+CASES = [
+    (m, p, mode) for m, p in OPERATIONS for mode in MODES if m == "POST" or mode is GenerationMode.POSITIVE
+]
 
 
 @pytest.mark.parametrize(("method", "path", "mode"), CASES, ids=lambda x: getattr(x, "value", x))
@@ -62,7 +65,7 @@ def test_schema_operations(gw: InProcessGateway, method: str, path: str, mode: G
         suppress_health_check=list(HealthCheck),
     )
     @given(case=operation.as_strategy(generation_mode=mode))
-    def run(case: Case) -> None:
+    def run(case: Case[Any]) -> None:
         before = gw.upstream_calls()
         response = send(gw, case)
         applied: list[Check] = [checks.content_type_conformance, checks.response_schema_conformance]
@@ -77,4 +80,3 @@ def test_schema_operations(gw: InProcessGateway, method: str, path: str, mode: G
             assert_openai_error(response.content, response.status_code)
 
     run()
-

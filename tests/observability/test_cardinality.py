@@ -79,7 +79,9 @@ async def hostile(client: httpx.AsyncClient, rng: random.Random, i: int, sent: l
         await client.post("/v1/completions", json={"model": token, "prompt": token})
     elif kind == 7:
         await client.post(
-            "/v1/chat/completions", json={**chat, "model": f"m-small/{token}"}, headers={"x-gateway-route": "small"}
+            "/v1/chat/completions",
+            json={**chat, "model": f"m-small/{token}"},
+            headers={"x-gateway-route": "small"},
         )
     elif kind == 8:
         await client.request(rng.choice(["GET", "PUT", "DELETE", "PATCH"]), f"/{token}")

@@ -36,7 +36,7 @@ def defined() -> dict[str, tuple[str, frozenset[str]]]:
         if not isinstance(value, MetricWrapperBase):
             continue
         # prometheus_client exposes no public accessor for a metric's label names
-        name, kind, labels = value._name, value._type, frozenset(value._labelnames)
+        name, kind, labels = value._name, str(value._type), frozenset(value._labelnames)
         out[f"{name}_total" if kind == "counter" else name] = (kind, labels)
     return out
 

@@ -72,7 +72,11 @@ def upstream(
             return httpx.Response(200, json=answer)
 
         def chunk(data: dict[str, object]) -> bytes:
-            return b"data: " + orjson.dumps({"object": "chat.completion.chunk", "model": body["model"], **data}) + b"\n\n"
+            return (
+                b"data: "
+                + orjson.dumps({"object": "chat.completion.chunk", "model": body["model"], **data})
+                + b"\n\n"
+            )
 
         parts = [chunk({"choices": [{"index": 0, "delta": {"content": "abcdefgh" * 10}}]})]
         wants = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -98,12 +102,18 @@ async def test_json_answer_cost_prices_cached_and_reasoning_tokens(tmp_path: Pat
     _, handler = upstream()
     settings = Settings(decision_log=str(log))
     async with gateway_client(policy(), handler, registry, settings) as client:
-        r = await client.post("/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
+        r = await client.post(
+            "/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+        )
     assert r.status_code == 200
     assert float(r.headers["x-gateway-cost-usd"]) == pytest.approx(CHEAP)
     assert value(registry, "gateway_cost_usd_total", route="small", backend="cheap") == pytest.approx(CHEAP)
-    assert value(registry, "gateway_baseline_cost_usd_total", route="small", backend="cheap") == pytest.approx(DEAR)
-    assert value(registry, "gateway_savings_usd_total", route="small", backend="cheap") == pytest.approx(DEAR - CHEAP)
+    assert value(
+        registry, "gateway_baseline_cost_usd_total", route="small", backend="cheap"
+    ) == pytest.approx(DEAR)
+    assert value(registry, "gateway_savings_usd_total", route="small", backend="cheap") == pytest.approx(
+        DEAR - CHEAP
+    )
     assert value(registry, "gateway_tokens_total", backend="cheap", direction="cached_input") == 400
     assert value(registry, "gateway_tokens_total", backend="cheap", direction="reasoning") == 200
     (line,) = log_lines(log)
@@ -144,15 +154,18 @@ async def test_stream_without_usage_is_estimated_and_marked(tmp_path: Path) -> N
     (line,) = log_lines(log)
     assert line["usage_estimated"] is True
     assert line["completion_tokens"] == 20  # 80 characters streamed, about 4 per token
-    assert line["prompt_tokens"] > 0  # counted offline from the request
-    assert line["cost_usd"] == pytest.approx((line["prompt_tokens"] * 1 + 20 * 2) / 1e6)  # type: ignore[operator]
+    prompt_tokens = int(str(line["prompt_tokens"]))
+    assert prompt_tokens > 0  # counted offline from the request
+    assert line["cost_usd"] == pytest.approx((prompt_tokens * 1 + 20 * 2) / 1e6)
 
 
 async def test_json_answer_without_usage_is_counted_with_the_tokenizer(tmp_path: Path) -> None:
     registry = CollectorRegistry()
     _, handler = upstream(send_usage=False)
     async with gateway_client(policy(), handler, registry) as client:
-        r = await client.post("/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
+        r = await client.post(
+            "/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+        )
     assert r.status_code == 200
     assert value(registry, "gateway_usage_estimated_total", backend="cheap") == 1
     assert value(registry, "gateway_tokens_total", backend="cheap", direction="output") == 1  # "fine"

@@ -55,7 +55,12 @@ async def test_one_line_per_request_with_every_field_and_no_prompt(
     assert set(ok) == FIELDS
     assert ok["request_id"] == r.headers["x-request-id"]
     assert ok["time"].endswith("+00:00")
-    assert (ok["route"], ok["backend"], ok["reason"], ok["status"]) == ("frontier", "big-b", "classifier", 200)
+    assert (ok["route"], ok["backend"], ok["reason"], ok["status"]) == (
+        "frontier",
+        "big-b",
+        "classifier",
+        200,
+    )
     assert ok["confidence"] == 0.9
     assert ok["fallbacks"] == [{"backend": "big-a", "cause": "status_5xx", "status": 503}]
     assert ok["policy_version"] == r.headers["x-gateway-policy-version"]
@@ -102,7 +107,10 @@ def test_sample_rate_is_honoured() -> None:
 def test_prompt_text_of_messages_and_content_parts() -> None:
     messages = [
         {"role": "system", "content": "be brief"},
-        {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {}}]},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {}}],
+        },
     ]
     assert prompt_text(messages) == "system: be brief\nuser: look"
     assert prompt_text(["a", "b"]) == "a\nb"
@@ -162,9 +170,7 @@ def test_stdout_lines_from_several_processes_stay_whole(tmp_path: Path) -> None:
     )
     out = tmp_path / "stdout.jsonl"
     with out.open("ab") as f:
-        procs = [
-            subprocess.Popen([sys.executable, "-c", code, str(w)], stdout=f, cwd=ROOT) for w in range(4)
-        ]
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(w)], stdout=f, cwd=ROOT) for w in range(4)]
         assert all(p.wait(timeout=60) == 0 for p in procs)
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == 1200
@@ -177,7 +183,11 @@ def test_settings_and_flags() -> None:
         ["serve", "--decision-log", "d.jsonl", "--decision-log-max-mb", "5", "--decision-log-backups", "2",
          "--decision-log-sample-rate", "0.01"]
     )  # fmt: skip
-    assert (args.decision_log_max_mb, args.decision_log_backups, args.decision_log_sample_rate) == (5, 2, 0.01)
+    assert (args.decision_log_max_mb, args.decision_log_backups, args.decision_log_sample_rate) == (
+        5,
+        2,
+        0.01,
+    )
     env = {"GATEWAY_DECISION_LOG_MAX_MB": "5", "GATEWAY_DECISION_LOG_SAMPLE_RATE": "0.01"}
     settings = Settings.from_env(env)
     assert (settings.decision_log_max_mb, settings.decision_log_sample_rate) == (5, 0.01)

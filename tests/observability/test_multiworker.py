@@ -49,7 +49,9 @@ def scrape(url: str) -> dict[str, float]:
 @pytest.fixture
 def two_workers(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     sim = free_port()
-    with running(simulator_cmd(sim, "--ttft-ms", "1", "--tokens-per-second", "0"), f"http://127.0.0.1:{sim}/health"):
+    with running(
+        simulator_cmd(sim, "--ttft-ms", "1", "--tokens-per-second", "0"), f"http://127.0.0.1:{sim}/health"
+    ):
         policy = tmp_path / "policy.yaml"
         policy.write_text(POLICY.format(sim=sim))
         port = free_port()

@@ -14,7 +14,9 @@ from gateway.report import ReportError, percentile, read_logs, render_text, summ
 from gateway.types import Attempt, RequestRecord
 
 
-def record(i: int, route: str, backend: str, *, status: int = 200, latency_s: float = 0.1, **extra: object) -> RequestRecord:
+def record(
+    i: int, route: str, backend: str, *, status: int = 200, latency_s: float = 0.1, **extra: object
+) -> RequestRecord:
     values: dict[str, object] = {
         "request_id": f"r{i}",
         "started_unix": 1_700_000_000 + i,
@@ -43,7 +45,9 @@ def record(i: int, route: str, backend: str, *, status: int = 200, latency_s: fl
 
 def write_log(path: Path) -> Path:
     records = [record(i, "small", "small-sim", latency_s=(i + 1) / 1000) for i in range(60)]
-    records += [record(100 + i, "frontier", "frontier-sim", cost_usd=0.004, usage_estimated=i < 10) for i in range(30)]
+    records += [
+        record(100 + i, "frontier", "frontier-sim", cost_usd=0.004, usage_estimated=i < 10) for i in range(30)
+    ]
     records += [
         record(
             200 + i,
@@ -54,7 +58,10 @@ def write_log(path: Path) -> Path:
         )
         for i in range(5)
     ]
-    records += [record(300 + i, "none", "none", status=400, cost_usd=0.0, baseline_cost_usd=0.0, ttft_s=None) for i in range(4)]
+    records += [
+        record(300 + i, "none", "none", status=400, cost_usd=0.0, baseline_cost_usd=0.0, ttft_s=None)
+        for i in range(4)
+    ]
     records += [record(400, "small", "small-sim", status=502, cost_usd=0.0, baseline_cost_usd=0.0)]
     lines = [orjson.dumps(record_fields(r)) for r in records]
     lines.insert(10, b'{"route": "small", "backend": "x", "status": "ok"}')  # wrong type
@@ -68,7 +75,9 @@ def test_summary_of_a_generated_log(tmp_path: Path) -> None:
     summary = summarise([write_log(tmp_path / "decisions.jsonl")])
     assert summary.requests == 100
     assert summary.skipped == 3
-    assert summary.skipped_examples[0].endswith("decisions.jsonl:11: field 'status' is missing or not an integer")
+    assert summary.skipped_examples[0].endswith(
+        "decisions.jsonl:11: field 'status' is missing or not an integer"
+    )
     assert summary.skipped_examples[1].endswith("decisions.jsonl:21: not valid JSON")
     routes = {r.route: r for r in summary.routes}
     assert [r.route for r in summary.routes] == ["small", "frontier", "none"]  # by count

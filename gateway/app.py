@@ -167,7 +167,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     elif status == 405:
         error = MethodNotAllowed(
             f"method {request.method} is not allowed on {request.url.path}",
-            headers=getattr(exc, "headers", None),  # Allow: the methods that are
+            headers=getattr(exc, "headers", None),  # carries Allow: the methods the path takes
         )
     elif status < 500:
         error = BadRequest(str(getattr(exc, "detail", "bad request")))

@@ -6,7 +6,11 @@ cause, status class, stage); nothing a client sends becomes a label. See docs/me
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+M = TypeVar("M", Counter, Histogram)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -18,6 +22,10 @@ CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        # Label lookups cost a lock and validation each; the recorder makes ~15 per request.
+        # Label values are bounded by the policy, so this cache is too. Only for metrics whose
+        # label sets are never removed (counters and histograms).
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.requests = Counter(
             "gateway_requests",
             "Finished requests by route, backend and status class.",
@@ -150,3 +158,11 @@ class GatewayMetrics:
             "Shared limiter store (Redis) unreachable.",
             registry=registry,
         )
+
+    def child(self, metric: M, *labels: str) -> M:
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        child: M = found
+        return child

@@ -149,6 +149,7 @@ def test_chunked_body_under_the_limit_is_served(gateway: tuple[str, int]) -> Non
     [
         head("/v1/chat/completions", b"X-Request-Id: abc\rX-Evil: 1", b"Content-Length: 2") + b"\r\n{}",
         head("/v1/chat/completions", b"X-Request-Id: abc\x00def", b"Content-Length: 2") + b"\r\n{}",
+        head("/v1/chat/completions", b"X-Request-Id: abc\x7fdef", b"Content-Length: 2") + b"\r\n{}",
         head("/v1/chat/completions", b"Content-Length: 2", b"Content-Length: 3") + b"\r\n{}x",
         head("/v1/chat/completions", b"Content-Length: -1") + b"\r\n{}",
         head("/v1/chat/completions", b"Transfer-Encoding: chunked", b"Content-Length: 2")
@@ -162,6 +163,7 @@ def test_chunked_body_under_the_limit_is_served(gateway: tuple[str, int]) -> Non
     ids=[
         "bare-cr",
         "nul",
+        "del",
         "two-lengths",
         "negative-length",
         "te-and-cl",
@@ -181,8 +183,8 @@ def test_broken_http_is_refused_without_a_5xx(gateway: tuple[str, int], request_
 
 @pytest.mark.parametrize(
     "value",
-    [b"abc def", b"\xff\xfe", b"a" * 5000, b"id\x7fdel", b"id\tid"],
-    ids=["space", "latin1", "long", "del", "tab"],
+    [b"abc def", b"\xff\xfe", b"a" * 5000, b"id\tid"],
+    ids=["space", "latin1", "long", "tab"],
 )
 def test_odd_request_ids_are_replaced_on_the_wire(gateway: tuple[str, int], value: bytes) -> None:
     status, answer = exchange(

@@ -79,7 +79,11 @@ def test_streaming_with_usage_when_asked(rules_gateway: str) -> None:
         headers={"x-gateway-route": "small"},
         timeout=10,
     )
-    usage = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: {") and '"usage":{' in line]
+    usage = [
+        json.loads(line[6:])
+        for line in r.text.splitlines()
+        if line.startswith("data: {") and '"usage":{' in line
+    ]
     assert len(usage) == 1
     assert usage[0]["usage"]["completion_tokens"] >= 1
 

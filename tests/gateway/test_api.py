@@ -43,7 +43,9 @@ async def test_low_confidence_escalates(client: httpx.AsyncClient) -> None:
     assert r.headers["x-gateway-reason"] == "low_confidence"
 
 
-async def test_pinned_model_goes_to_that_backend_only(client: httpx.AsyncClient, upstream: MockUpstream) -> None:
+async def test_pinned_model_goes_to_that_backend_only(
+    client: httpx.AsyncClient, upstream: MockUpstream
+) -> None:
     r = await client.post(
         "/v1/chat/completions", json={"model": "m-rag", "messages": [{"role": "user", "content": "prove it"}]}
     )
@@ -55,7 +57,9 @@ async def test_pinned_model_goes_to_that_backend_only(client: httpx.AsyncClient,
 async def test_override_header_allowed_and_refused(client: httpx.AsyncClient) -> None:
     r = await client.post("/v1/chat/completions", json=chat("prove it"), headers={"x-gateway-route": "rag"})
     assert (r.headers["x-gateway-route"], r.headers["x-gateway-reason"]) == ("rag", "override")
-    r = await client.post("/v1/chat/completions", json=chat("prove it"), headers={"x-gateway-route": "frontier"})
+    r = await client.post(
+        "/v1/chat/completions", json=chat("prove it"), headers={"x-gateway-route": "frontier"}
+    )
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "route_not_allowed"
 
@@ -94,9 +98,12 @@ async def test_fallback_on_5xx_before_first_byte(
     assert r.status_code == 200
     assert r.headers["x-gateway-backend"] == "big-b"
     assert r.headers["x-gateway-fallbacks"] == "1"
-    assert sample(
-        registry, "gateway_fallbacks_total", from_backend="big-a", to_backend="big-b", cause="status_5xx"
-    ) == 1
+    assert (
+        sample(
+            registry, "gateway_fallbacks_total", from_backend="big-a", to_backend="big-b", cause="status_5xx"
+        )
+        == 1
+    )
 
 
 async def test_fallback_on_connect_error(client: httpx.AsyncClient, upstream: MockUpstream) -> None:
@@ -105,7 +112,9 @@ async def test_fallback_on_connect_error(client: httpx.AsyncClient, upstream: Mo
     assert r.headers["x-gateway-backend"] == "big-b"
 
 
-async def test_all_backends_failing_gives_502_then_504(client: httpx.AsyncClient, upstream: MockUpstream) -> None:
+async def test_all_backends_failing_gives_502_then_504(
+    client: httpx.AsyncClient, upstream: MockUpstream
+) -> None:
     upstream.failures["m-big"] = 500
     upstream.failures["m-big2"] = 502
     r = await client.post("/v1/chat/completions", json=chat("prove it"))
@@ -178,12 +187,17 @@ async def test_missing_usage_is_estimated(
         (b'{"model": "auto", "messages": [{"role": "user", "content": 5}]}', "messages[0].content"),
         (b'{"model": 7, "messages": [{"role": "user", "content": "x"}]}', "model"),
         (b'{"model": "auto", "stream": "yes", "messages": [{"role": "user", "content": "x"}]}', "stream"),
-        (b'{"model": "auto", "max_tokens": -1, "messages": [{"role": "user", "content": "x"}]}', "max_tokens"),
+        (
+            b'{"model": "auto", "max_tokens": -1, "messages": [{"role": "user", "content": "x"}]}',
+            "max_tokens",
+        ),
         (b"\xff\xfe{}", None),
         (b"[" * 5000 + b"]" * 5000, None),
     ],
 )
-async def test_bad_input_is_400_in_openai_shape(client: httpx.AsyncClient, body: bytes, param: str | None) -> None:
+async def test_bad_input_is_400_in_openai_shape(
+    client: httpx.AsyncClient, body: bytes, param: str | None
+) -> None:
     r = await client.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 400
     error = r.json()["error"]

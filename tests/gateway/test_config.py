@@ -34,7 +34,9 @@ def errors_for(text: str) -> str:
 
 
 def test_unknown_key_is_named_with_its_path() -> None:
-    message = errors_for(POLICY_YAML.replace("max_context_tokens: 1000,", "max_context_tokens: 1000, colour: red,"))
+    message = errors_for(
+        POLICY_YAML.replace("max_context_tokens: 1000,", "max_context_tokens: 1000, colour: red,")
+    )
     assert "p.yaml" in message
     assert "backends[0].colour: unknown key" in message
 

@@ -77,7 +77,10 @@ async def test_cheap_backend_first_when_predicted_good_enough(policy_file: Path)
             assert "cost/quality chose 'strong'" in str(maths["explanation"])
             r = await client.post(
                 "/v1/chat/completions",
-                json={"model": "auto", "messages": [{"role": "user", "content": "which capital city is famous"}]},
+                json={
+                    "model": "auto",
+                    "messages": [{"role": "user", "content": "which capital city is famous"}],
+                },
             )
             assert r.headers["x-gateway-backend"] == "cheap"
             assert upstream.calls[-1]["model"] == "m-cheap"

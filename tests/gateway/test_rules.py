@@ -16,7 +16,9 @@ def runtime() -> Runtime:
     return compile_policy(make_policy(), env={"TEST_BIG_KEY": "k"})
 
 
-def ctx(tokens: int, model: str = "auto", override: str | None = None, max_tokens: int | None = None) -> RoutingContext:
+def ctx(
+    tokens: int, model: str = "auto", override: str | None = None, max_tokens: int | None = None
+) -> RoutingContext:
     request = ChatRequest(
         endpoint="chat",
         body={"messages": [{"role": "user", "content": "x"}]},

@@ -58,7 +58,7 @@ def test_train_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         ),
         (["eval", "{d}/missing-art", "{d}/train.jsonl"], "meta.json not found"),
         (["eval", "{d}/art", "{d}/train.jsonl", "--encoder", "nope"], "unknown encoder 'nope'"),
-        (["eval", "{d}/art"], "give a TESTSET"),
+        (["eval", "{d}/art"], "give ARTEFACT and TESTSET"),
     ],
 )
 def test_errors_print_one_line_and_exit_2(

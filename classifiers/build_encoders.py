@@ -294,10 +294,11 @@ def _swap_into_place(partial: Path, folder: Path) -> None:
 def _load_torch_model(source: Path) -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
+    from transformers.utils import logging as transformers_logging
 
-    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    hf_logging: Any = transformers_logging  # untyped in some transformers releases
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     model = AutoModel.from_pretrained(str(source))
     model.eval()
     return model

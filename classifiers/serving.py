@@ -42,7 +42,7 @@ class _Pending:
 
 class BatchingClassifier:
     def __init__(
-        self, model: Classifier, *, max_batch: int = 32, max_wait_ms: float = 2.0, cache_size: int = 20000
+        self, model: Classifier, *, max_batch: int = 32, max_wait_ms: float = 0.0, cache_size: int = 20000
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
@@ -136,12 +136,16 @@ class BatchingClassifier:
                     pending.future.set_result((prediction, times))
 
     async def _gather(self, loop: asyncio.AbstractEventLoop) -> list[_Pending]:
+        # Rows that queued up while the previous batch ran form the next one at once; with
+        # max_wait_s > 0 the dispatcher also lingers that long for more, trading latency at low
+        # load for bigger batches.
         batch = [await self._queue.get()]
-        deadline = loop.time() + self.max_wait_s
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout_at(deadline):
-                while len(batch) < self.max_batch:
-                    batch.append(await self._queue.get())
+        if self.max_wait_s > 0:
+            deadline = loop.time() + self.max_wait_s
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(deadline):
+                    while len(batch) < self.max_batch:
+                        batch.append(await self._queue.get())
         while len(batch) < self.max_batch and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         return batch

@@ -127,7 +127,7 @@ def build_cost_quality(runtime: Runtime, route: str, settings: CostQuality) -> C
         prices=prices,
         knob=knob,
     )
-    batching = BatchingClassifier(model, max_batch=32, max_wait_ms=2.0, cache_size=20_000)
+    batching = BatchingClassifier(model, max_batch=32, max_wait_ms=0.0, cache_size=20_000)
     description = {"encoder": settings.encoder, "artefact": settings.artefact.name, "head": "cost_quality"}
     classifier = BatchingRouteClassifier(batching, model.labels, description)
     return CostQualityStep(classifier, {v: k for k, v in name_of.items()}, knob)

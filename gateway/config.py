@@ -124,7 +124,9 @@ class TextSelection(_Strict):
 
 class Batching(_Strict):
     max_batch: int = Field(default=32, ge=1, le=1024)
-    max_wait_ms: float = Field(default=2.0, ge=0, le=1_000)
+    max_wait_ms: float = Field(
+        default=0.0, ge=0, le=1_000, description="extra wait for a fuller batch; 0 = batch what queued"
+    )
 
 
 class Cascade(_Strict):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import itertools
 import json
 import math
 import resource
@@ -273,10 +274,13 @@ async def run_load(spec: LoadSpec) -> dict[str, Any]:
     t_measure = t_begin + spec.warmup_s
     t_end = t_measure + spec.duration_s
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    # One sequence shared by all connections: concurrent requests carry different prompts (a
+    # per-connection sequence would put the same prompt in flight on many connections at once,
+    # which a gateway that coalesces identical in-flight queries would serve once).
+    sequence = itertools.count()
 
     async def worker(index: int) -> None:
         conn: _Connection | None = None
-        i = index
         try:
             while time.perf_counter() < t_end and tally.sent < spec.max_requests:
                 if conn is None or conn.closed or not conn.keep:
@@ -294,8 +298,7 @@ async def run_load(spec: LoadSpec) -> dict[str, Any]:
                         await asyncio.sleep(0.05)
                         continue
                 assert conn is not None
-                data = requests[i % len(requests)]
-                i += 1
+                data = requests[next(sequence) % len(requests)]
                 tally.sent += 1
                 t0 = time.perf_counter()
                 try:

@@ -27,6 +27,12 @@ from classifiers.encoders.paths import onnx_dir, require_files
 from classifiers.encoders.sentence import DIM, SPACE
 from classifiers.errors import EncoderError
 
+# Most padded tokens run in one session call (rows x longest row) when a batch is split by length.
+# Measured on a 2-core Xeon, one ORT thread, 256 varied prompts in batches of 32 (ms per row):
+# one call per row 2.00; budget 128 -> 1.53, 512 -> 2.02, 2048 -> 3.36. Small calls keep the
+# activations in cache; batching still pays through fewer session and tokenizer calls.
+_TOKEN_BUDGET: Final = 128
+
 __all__ = ["DIM", "SPACE", "OnnxMiniLMEncoder", "load"]
 
 MAX_TOKENS: Final = 256
@@ -84,22 +90,41 @@ class OnnxMiniLMEncoder:
         return self._model_path
 
     def encode(self, texts: Sequence[str]) -> Vectors:
+        """Tokenize once, then run the rows in buckets of similar length.
+
+        A batch is padded to its longest row and attention grows with the square of the length,
+        so one long prompt in a batch of short ones would multiply the work, and large calls
+        fall out of the CPU cache; sorting by token count and capping each call's padded size
+        (``_TOKEN_BUDGET``) keeps batching cheaper per row than one call per row.
+        """
         n = len(texts)
         out = np.empty((n, DIM), dtype=np.float32)
-        if n <= self._batch_size:
-            if n:
-                out[:] = self._encode_chunk(list(texts))
+        if not n:
             return out
-        order = sorted(range(n), key=lambda i: len(texts[i]))
-        for start in range(0, n, self._batch_size):
-            rows = order[start : start + self._batch_size]
-            out[rows] = self._encode_chunk([texts[i] for i in rows])
+        encodings = self._tokenizer.encode_batch(list(texts))
+        lengths = [len(e.ids) for e in encodings]
+        order = sorted(range(n), key=lengths.__getitem__)
+        start = 0
+        while start < n:
+            end = start + 1
+            while (
+                end < n
+                and end - start < self._batch_size
+                and lengths[order[end]] * (end - start + 1) <= _TOKEN_BUDGET
+            ):
+                end += 1
+            rows = order[start:end]
+            out[rows] = self._run([encodings[i] for i in rows])
+            start = end
         return out
 
-    def _encode_chunk(self, texts: list[str]) -> Vectors:
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    def _run(self, encodings: Sequence[Any]) -> Vectors:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            ids[row, : len(encoding.ids)] = encoding.ids
+            mask[row, : len(encoding.ids)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(ids)
@@ -154,6 +179,6 @@ def _tokenizer(path: Path) -> Any:
     except Exception as exc:  # tokenizers raises a bare Exception for a malformed file
         raise EncoderError(f"minilm-onnx: cannot read tokenizer {path}: {exc}") from exc
     tokenizer.enable_truncation(MAX_TOKENS)
-    # The shipped tokenizer.json pads every input to a fixed 128; pad to the longest in the batch.
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106
+    # The shipped tokenizer.json pads every input to a fixed 128; encode() pads each bucket itself.
+    tokenizer.no_padding()
     return tokenizer

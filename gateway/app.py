@@ -8,6 +8,7 @@ thread while ``/healthz`` already answers; ``/readyz`` turns 200 when everything
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -101,11 +102,14 @@ def create_app(
         app.state.gateway = state
         state.access = await open_access(settings, metrics, loaded.routes)
         loader = asyncio.create_task(_load(state, loaded, factory))
+        flusher = asyncio.create_task(_flush_every_second(decision_log)) if decision_log else None
         try:
             yield
         finally:
             loader.cancel()
-            await asyncio.gather(loader, return_exceptions=True)
+            if flusher is not None:
+                flusher.cancel()
+            await asyncio.gather(loader, *([flusher] if flusher else []), return_exceptions=True)
             state.active = None
             await state.transport.aclose()
             if state.access is not None:
@@ -185,6 +189,13 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return Response(error.body_bytes(), status_code=500, media_type="application/json")
 
 
+async def _flush_every_second(log: DecisionLog) -> None:
+    """Buffered decision-log lines reach the file within about a second, busy or idle."""
+    while True:
+        await asyncio.sleep(1.0)
+        log.flush()
+
+
 async def _load(state: GatewayState, policy: Policy, factory: ClassifierFactory) -> None:
     settings = policy.classifier
     try:
@@ -205,6 +216,9 @@ async def _load(state: GatewayState, policy: Policy, factory: ClassifierFactory)
                     await step.classifier.start()
                     state.cost_quality[route] = step
         state.activate(policy)
+        # Everything loaded so far (modules, models, the policy) lives as long as the process:
+        # move it out of the collector's reach, so full collections scan only per-request garbage.
+        gc.freeze()
         log.info("policy %s (%s) active", policy.name, state.active.runtime.version if state.active else "?")
     except (ClassifierError, GatewayError, OSError, ValueError, RuntimeError) as exc:
         # The gateway stays up and not ready; /readyz says why.

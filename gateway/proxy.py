@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +33,17 @@ _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 CLIENT_CLOSED = 499  # nginx's code for "client closed request"
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+def header_map(request: Request) -> dict[str, str]:
+    """The request's headers as a plain dict, built once (ASGI names are already lower case).
+
+    Starlette's ``Headers.get`` scans the list and raises internally on a miss; the gateway
+    looks up several headers per request, most of them absent.
+    """
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in request.scope["headers"]}
+
+
+async def read_body(request: Request, limit: int, headers: Mapping[str, str] | None = None) -> bytes:
+    declared = (headers if headers is not None else request.headers).get("content-length")
     if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of {limit} bytes")
     chunks: list[bytes] = []
@@ -79,12 +88,13 @@ class Proxy:
         self.state = state
 
     async def handle(self, request: Request, endpoint: Endpoint) -> Response:
+        headers = header_map(request)
         active = self.state.active  # one policy for the whole request, even across a reload
         if active is None:
-            rid = request_id(request.headers.get("x-request-id"))
+            rid = request_id(headers.get("x-request-id"))
             return self._error(NotReady("the gateway is still loading its policy and classifier"), rid)
         flight = _Flight(
-            rid=request_id(request.headers.get("x-request-id")),
+            rid=request_id(headers.get("x-request-id")),
             started=time.perf_counter(),
             started_unix=time.time(),
             active=active,
@@ -96,11 +106,11 @@ class Proxy:
         try:
             # Before the body is read: a request without a valid key costs no upload and no parsing.
             if self.state.access is not None:
-                flight.key = self.state.access.authenticate(request.headers)
-            raw = await read_body(request, self.state.settings.max_body_bytes)
+                flight.key = self.state.access.authenticate(headers)
+            raw = await read_body(request, self.state.settings.max_body_bytes, headers)
             watcher = _DisconnectWatcher(request)
             try:
-                response: Response | None = await self._serve(raw, request, endpoint, flight)
+                response: Response | None = await self._serve(raw, headers, endpoint, flight)
             except asyncio.CancelledError:
                 if not watcher.fired:
                     raise
@@ -125,14 +135,16 @@ class Proxy:
                     flight.status, flight.error_type = CLIENT_CLOSED, "client_disconnected"
                     self._finish(flight)
 
-    async def _serve(self, raw: bytes, request: Request, endpoint: Endpoint, flight: _Flight) -> Response:
+    async def _serve(
+        self, raw: bytes, headers: Mapping[str, str], endpoint: Endpoint, flight: _Flight
+    ) -> Response:
         runtime = flight.active.runtime
         chat = parse_request(
             raw,
             endpoint,
             rid=flight.rid,
             default_model=self.state.default_model,
-            route_override=request.headers.get(runtime.override_header),
+            route_override=headers.get(runtime.override_header),
         )
         key, access = flight.key, self.state.access
         if key is not None:

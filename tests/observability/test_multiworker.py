@@ -90,7 +90,14 @@ def test_scrapes_sum_over_workers(two_workers: tuple[str, Path, Path]) -> None:
         assert totals["gateway_policy_info"] == 1  # max over workers, not a sum
     pids = {int(m.group(1)) for p in metrics_dir.iterdir() if (m := re.search(r"_(\d+)\.db$", p.name))}
     assert len(pids) == 2, "both workers write metrics files"
-    files = sorted(log.parent.glob("decisions.*.jsonl"))
+    # Decision lines are buffered and flushed at least once a second.
+    deadline = time.monotonic() + 5
+    while True:
+        files = sorted(log.parent.glob("decisions.*.jsonl"))
+        lines = sum(len(f.read_text().splitlines()) for f in files)
+        if lines >= N or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert files and all(re.fullmatch(r"decisions\.\d+\.jsonl", f.name) for f in files)
-    assert sum(len(f.read_text().splitlines()) for f in files) == N
+    assert lines == N
     assert os.path.isdir(metrics_dir)

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway.errors import Forbidden, Unauthorized
+from gateway.yamlio import load_yaml
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
 Role = Literal["user", "admin"]
@@ -159,12 +159,7 @@ def _describe(err: ValidationError, path: Path, raw: object) -> str:
 
 
 def parse_keys_file(text: str, path: Path) -> KeysFile:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise KeysFileError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', None)}") from None
+    raw = load_yaml(text, path, KeysFileError)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

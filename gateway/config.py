@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -21,6 +20,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from gateway.yamlio import load_yaml
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -243,13 +244,7 @@ def _describe(err: ValidationError, path: Path) -> str:
 
 
 def parse_policy(text: str, path: Path) -> Policy:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise PolicyError(f"{path}:{where}: not valid YAML: {problem}") from None
+    raw = load_yaml(text, path, PolicyError)
     if not isinstance(raw, dict):
         raise PolicyError(f"{path}: a policy must be a YAML mapping at the top level")
     try:

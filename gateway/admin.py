@@ -15,10 +15,13 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from classifiers.errors import ClassifierError
 from gateway.auth import KeysFileError, check_routes, load_ring
+from gateway.classify import build_classifier
 from gateway.config import Policy, PolicyError, load_policy
 from gateway.errors import BadRequest, Forbidden, GatewayError, NotReady
 from gateway.limits import AccessControl
+from gateway.models import load_models
 from gateway.state import GatewayState
 
 admin_router = APIRouter(prefix="/admin", tags=["admin"])
@@ -60,13 +63,15 @@ def _describe(state: GatewayState) -> dict[str, Any]:
     }
 
 
-def _activate(state: GatewayState, access: AccessControl, policy: Policy) -> None:
+async def _activate(state: GatewayState, access: AccessControl, policy: Policy) -> None:
     if state.active is None:
         raise NotReady("the gateway is still loading its first policy")
     try:
         check_routes(access.ring, policy.routes, state.settings.keys_file)
+        # A new classifier or cost/quality artefact is loaded before anything is swapped.
+        await load_models(state, policy, state.classifier_factory or build_classifier)
         state.activate(policy)
-    except (PolicyError, KeysFileError) as exc:
+    except (PolicyError, KeysFileError, ClassifierError) as exc:
         raise BadRequest(str(exc), code="invalid_policy") from None
 
 
@@ -102,7 +107,7 @@ async def reload(request: Request) -> Response:
             previous_ring = access.ring
             access.ring = ring  # checked against the new policy above
             try:
-                _activate(state, access, policy)
+                await _activate(state, access, policy)
             except GatewayError:
                 access.ring = previous_ring
                 raise
@@ -121,7 +126,7 @@ async def rollback(request: Request) -> Response:
             previous = state.previous
             if previous is None:
                 raise BadRequest("there is no previous policy to roll back to", code="no_previous_policy")
-            _activate(state, access, previous)
+            await _activate(state, access, previous)
     except GatewayError as exc:
         return _error(exc)
     log.info("policy rolled back to %s by admin key %r", previous.name, who)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import ClassVar
 
@@ -26,16 +26,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from classifiers.errors import ClassifierError
 from gateway.admin import admin_router
 from gateway.api import router
-from gateway.classify import RouteClassifier, build_classifier, build_cost_quality
-from gateway.config import ClassifierSettings, Policy, load_policy
+from gateway.classify import build_classifier
+from gateway.config import Policy, load_policy
 from gateway.decision_log import DecisionLog
 from gateway.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound
 from gateway.limits import open_access
 from gateway.metrics import GatewayMetrics
+from gateway.models import ClassifierFactory, load_models
 from gateway.multiproc import mark_worker_dead
 from gateway.proxy import Proxy
 from gateway.record import Recorder
-from gateway.runtime import compile_policy
 from gateway.settings import Settings
 from gateway.shutdown import Drain
 from gateway.state import GatewayState
@@ -43,8 +43,6 @@ from gateway.tokens import TokenCounter
 from gateway.types import Endpoint
 
 log = logging.getLogger("gateway")
-
-ClassifierFactory = Callable[[ClassifierSettings], RouteClassifier]
 
 
 def _decision_log(settings: Settings) -> DecisionLog | None:
@@ -91,6 +89,7 @@ def create_app(
         metrics = GatewayMetrics(registry) if settings.metrics_enabled else None
         decision_log = _decision_log(settings)
         state = GatewayState(
+            classifier_factory=factory,
             settings=settings,
             registry=registry,
             metrics=metrics,
@@ -197,24 +196,8 @@ async def _flush_every_second(log: DecisionLog) -> None:
 
 
 async def _load(state: GatewayState, policy: Policy, factory: ClassifierFactory) -> None:
-    settings = policy.classifier
     try:
-        if settings is not None and settings.enabled and state.settings.classifier_enabled:
-            classifier = await asyncio.to_thread(factory, settings)
-            await classifier.start()
-            state.classifier = classifier
-            if state.metrics is not None:
-                d = classifier.description
-                state.metrics.classifier_info.labels(
-                    d.get("encoder", "?"), d.get("head", "?"), d.get("artefact", "?")
-                ).set(1)
-        if state.settings.classifier_enabled:
-            runtime = compile_policy(policy)
-            for route, spec in policy.routes.items():
-                if spec.cost_quality is not None:
-                    step = await asyncio.to_thread(build_cost_quality, runtime, route, spec.cost_quality)
-                    await step.classifier.start()
-                    state.cost_quality[route] = step
+        await load_models(state, policy, factory)
         state.activate(policy)
         # Everything loaded so far (modules, models, the policy) lives as long as the process:
         # move it out of the collector's reach, so full collections scan only per-request garbage.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -9,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from gateway.backends.openai import OpenAIBackend
 from gateway.classify import CostQualityStep, RouteClassifier
-from gateway.config import Policy
+from gateway.config import ClassifierSettings, Policy
 from gateway.forward import BackendHealth, Forwarder
 from gateway.health import CircuitBreakers, CircuitState
 from gateway.limits import AccessControl
@@ -48,6 +49,7 @@ class GatewayState:
     drain: Drain = field(default_factory=Drain)
     access: AccessControl | None = None  # None: no keys configured, authentication off
     cost_quality: dict[str, CostQualityStep] = field(default_factory=dict)  # route -> chooser
+    classifier_factory: Callable[[ClassifierSettings], RouteClassifier] | None = None
 
     def activate(self, policy: Policy) -> Active:
         runtime = compile_policy(policy)

@@ -235,3 +235,22 @@ def test_image_defaults_to_app_version(default_render: str, repo_root: Path) -> 
     chart = yaml.safe_load((repo_root / CHART / "Chart.yaml").read_text(encoding="utf-8"))
     image = _gateway_container(_docs(default_render))["image"]
     assert image == f"ghcr.io/routing-gateway/routing-gateway:{chart['appVersion']}"
+
+
+def test_access_control_from_secrets(full_render: str, default_render: str) -> None:
+    docs = _docs(full_render)
+    container = _gateway_container(docs)
+    env = {e["name"]: e for e in container["env"]}
+    assert env["GATEWAY_KEYS_FILE"]["value"] == "/etc/routing-gateway-keys/keys.yaml"
+    assert env["GATEWAY_REDIS_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "gateway-redis",
+        "key": "redis-url",
+    }
+    assert env["GATEWAY_LIMITER_FAIL_MODE"]["value"] == "closed"
+    volumes = {
+        v["name"]: v
+        for v in _find(docs, "Deployment", "rel-routing-gateway")["spec"]["template"]["spec"]["volumes"]
+    }
+    assert volumes["keys"]["secret"]["secretName"] == "gateway-keys"
+    default_env = {e["name"] for e in _gateway_container(_docs(default_render))["env"]}
+    assert "GATEWAY_KEYS_FILE" not in default_env and "GATEWAY_REDIS_URL" not in default_env

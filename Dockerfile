@@ -32,7 +32,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     HF_HUB_OFFLINE=1 \
     GATEWAY_ENCODER_DIR=/opt/routing-gateway/encoders \
     GATEWAY_HOST=0.0.0.0 \
-    GATEWAY_PORT=8080
+    GATEWAY_PORT=8080 \
+    GATEWAY_POLICY_PATH=/app/policies/default.yaml
 RUN groupadd --system --gid 10001 gateway \
     && useradd --system --uid 10001 --gid gateway --no-create-home --home-dir /nonexistent gateway
 COPY --from=build /opt/venv /opt/venv

@@ -30,7 +30,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway.errors import Forbidden, Unauthorized
-from gateway.yamlio import load_yaml
+from gateway.yamlio import key_path, load_yaml
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
 Role = Literal["user", "admin"]
@@ -144,9 +144,7 @@ def _describe(err: ValidationError, path: Path, raw: object) -> str:
     lines = [f"{path}: invalid keys file ({count} error{'s' * (count != 1)})"]
     for item in err.errors(include_url=False):
         loc = tuple(item["loc"])
-        where = ""
-        for part in loc:
-            where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+        where = key_path(loc)
         if len(loc) >= 2 and loc[0] == "keys" and isinstance(loc[1], int) and isinstance(entries, list):
             entry = entries[loc[1]] if loc[1] < len(entries) else None
             if isinstance(entry, dict) and isinstance(entry.get("id"), str):

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.yamlio import load_yaml
+from gateway.yamlio import key_path, load_yaml
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -223,23 +223,13 @@ class PolicyError(Exception):
     """A policy file that cannot be used; the message is meant for the person who wrote it."""
 
 
-def _loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
 def _describe(err: ValidationError, path: Path) -> str:
     lines = [f"{path}: invalid policy ({err.error_count()} error{'s' * (err.error_count() != 1)})"]
     for item in err.errors(include_url=False):
         msg = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see docs/policy.md)"
-        lines.append(f"  {_loc(tuple(item['loc']))}: {msg}")
+        lines.append(f"  {key_path(tuple(item['loc'])) or '(top level)'}: {msg}")
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ open or closed as configured, counting each miss in ``gateway_limiter_store_erro
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import time
@@ -303,7 +304,8 @@ def _within_allowed(key: ApiKey, chat: ChatRequest, decision: Decision, runtime:
     for route in allowed:
         backends = _serving(route, need, runtime)
         if backends:
-            return Decision(
+            return dataclasses.replace(
+                decision,
                 route=route,
                 backends=backends,
                 reason=Reason.ALLOWED_ROUTES,
@@ -311,10 +313,6 @@ def _within_allowed(key: ApiKey, chat: ChatRequest, decision: Decision, runtime:
                     f"{decision.explanation}; key {key.id!r} may not use {decision.route!r}, "
                     f"so moved to {route!r}"
                 ),
-                confidence=decision.confidence,
-                probabilities=decision.probabilities,
-                prompt_tokens=decision.prompt_tokens,
-                timings=decision.timings,
             )
     raise Forbidden(
         f"key {key.id!r} may not use route {decision.route!r}, and none of its routes ({listed}) "

@@ -6,6 +6,8 @@ after. ``eligible`` then keeps only the backends whose context window fits the r
 
 from __future__ import annotations
 
+import dataclasses
+
 from gateway.errors import BadRequest, ContextTooLong
 from gateway.runtime import Runtime
 from gateway.types import Decision, Reason, RoutingContext
@@ -83,12 +85,17 @@ def eligible(decision: Decision, ctx: RoutingContext, runtime: Runtime) -> Decis
         return decision
     if fitting:
         dropped = ", ".join(b for b in decision.backends if b not in fitting)
-        return _replace(decision, backends=fitting, note=f"skipped {dropped}: context window too small")
+        return dataclasses.replace(
+            decision,
+            backends=fitting,
+            explanation=f"{decision.explanation}; skipped {dropped}: context window too small",
+        )
     route = runtime.long_context_route
     if route is not None and route != decision.route:
         fallback = tuple(b for b in runtime.routes[route] if runtime.fits(b, tokens))
         if fallback:
-            return Decision(
+            return dataclasses.replace(
+                decision,
                 route=route,
                 backends=fallback,
                 reason=Reason.CONTEXT_LENGTH,
@@ -96,26 +103,10 @@ def eligible(decision: Decision, ctx: RoutingContext, runtime: Runtime) -> Decis
                     f"{decision.explanation}; but no backend of route {decision.route!r} fits "
                     f"{tokens} tokens, so moved to {route!r}"
                 ),
-                confidence=decision.confidence,
-                probabilities=decision.probabilities,
-                prompt_tokens=decision.prompt_tokens,
             )
     largest = max(t.max_context_tokens for t in runtime.backends.values())
     raise ContextTooLong(
         f"this request needs {tokens} tokens ({ctx.prompt_tokens} prompt + answer); "
         f"the largest context window this gateway routes to is {largest} tokens",
         param="messages",
-    )
-
-
-def _replace(decision: Decision, *, backends: tuple[str, ...], note: str) -> Decision:
-    return Decision(
-        route=decision.route,
-        backends=backends,
-        reason=decision.reason,
-        explanation=f"{decision.explanation}; {note}",
-        confidence=decision.confidence,
-        probabilities=decision.probabilities,
-        prompt_tokens=decision.prompt_tokens,
-        timings=decision.timings,
     )

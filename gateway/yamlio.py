@@ -1,4 +1,5 @@
-"""Reading the YAML files people write (policies, key files) with errors that point at the line."""
+"""Reading the YAML files people write (policies, key files) with errors that point at the line
+and the key."""
 
 from __future__ import annotations
 
@@ -17,3 +18,11 @@ def load_yaml(text: str, path: Path, error: type[Exception]) -> Any:
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise error(f"{path}:{where}: not valid YAML: {problem}") from None
+
+
+def key_path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as a key path people read: ``backends[0].timeouts.total_ms``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
